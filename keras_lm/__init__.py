@@ -1,0 +1,33 @@
+"""keras_lm: Transformer language models with Keras 3 and TensorFlow.
+
+`layers`, `models`, `losses`, `metrics`, `schedules` and `generation` compute
+with `keras.ops` and run on any Keras backend. `tokenizers`, `data`,
+`distribute` and `export` need TensorFlow and are imported on first use.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+from keras_lm import layers, models  # noqa: E402,F401
+
+_LAZY = {
+    "tokenizers",
+    "data",
+    "training",
+    "losses",
+    "metrics",
+    "schedules",
+    "generation",
+    "distribute",
+    "export",
+    "presets",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(f"keras_lm.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'keras_lm' has no attribute {name!r}")

@@ -8,9 +8,16 @@ def _to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
-                   expected_num_trainable_weights, call_kwargs=None, tmp_path=None,
-                   run_fit=True):
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    input_data,
+    expected_output_shape,
+    expected_num_trainable_weights,
+    call_kwargs=None,
+    tmp_path=None,
+    run_fit=True,
+):
     """Config round trip, weight count, symbolic/eager shapes, fit, save, bf16."""
     call_kwargs = call_kwargs or {}
 
@@ -41,11 +48,15 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
     assert tuple(symbolic.shape[1:]) == tuple(expected_output_shape[1:])
 
     # A functional model around the layer trains a step and survives .keras.
-    model = keras.Model(symbolic_input, layer_cls(**init_kwargs)(symbolic_input, **call_kwargs))
+    model = keras.Model(
+        symbolic_input, layer_cls(**init_kwargs)(symbolic_input, **call_kwargs)
+    )
     if run_fit and expected_num_trainable_weights:
         model.compile(optimizer="sgd", loss="mse")
         target = np.zeros(expected_output_shape, "float32")
-        history = model.fit(input_data, target, epochs=1, batch_size=len(input_data), verbose=0)
+        history = model.fit(
+            input_data, target, epochs=1, batch_size=len(input_data), verbose=0
+        )
         assert np.isfinite(history.history["loss"][0])
     if tmp_path is not None:
         path = str(tmp_path / f"{layer_cls.__name__}.keras")

@@ -25,8 +25,14 @@ def causal_mask(query_length, key_length, offset=0):
     return ops.less_equal(key_positions, query_positions)
 
 
-def merge_masks(query_length, key_length, value_mask=None, attention_mask=None,
-                use_causal_mask=False, causal_offset=0):
+def merge_masks(
+    query_length,
+    key_length,
+    value_mask=None,
+    attention_mask=None,
+    use_causal_mask=False,
+    causal_offset=0,
+):
     """Combine key padding, an explicit mask and causality into [B|1, T, S].
 
     Args:

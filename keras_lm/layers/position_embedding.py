@@ -49,7 +49,9 @@ class PositionEmbedding(keras.layers.Layer):
         width = ops.shape(inputs)[-1]
         table = ops.convert_to_tensor(self.position_embeddings)
         rows = ops.slice(table, (ops.cast(start_index, "int32"), 0), (length, width))
-        return ops.broadcast_to(ops.cast(rows, self.compute_dtype)[None], ops.shape(inputs))
+        return ops.broadcast_to(
+            ops.cast(rows, self.compute_dtype)[None], ops.shape(inputs)
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape

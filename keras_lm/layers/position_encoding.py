@@ -32,7 +32,8 @@ class PositionEncoding(keras.layers.Layer):
         super().__init__(**kwargs)
         if max_wavelength <= 0:
             raise ValueError(
-                f"max_wavelength must be positive. Received: max_wavelength={max_wavelength}"
+                "max_wavelength must be positive. "
+                f"Received: max_wavelength={max_wavelength}"
             )
         self.max_wavelength = max_wavelength
         self.built = True
@@ -44,7 +45,9 @@ class PositionEncoding(keras.layers.Layer):
                 f"PositionEncoding needs an even feature width. Received: {width}"
             )
         length = ops.shape(inputs)[1]
-        positions = ops.arange(length, dtype="float32") + ops.cast(start_index, "float32")
+        positions = ops.arange(length, dtype="float32") + ops.cast(
+            start_index, "float32"
+        )
         exponents = ops.arange(0, width, 2, dtype="float32") / width
         inverse_timescales = 1.0 / ops.power(float(self.max_wavelength), exponents)
         angles = positions[:, None] * inverse_timescales[None, :]  # [T, D/2]

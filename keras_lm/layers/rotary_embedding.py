@@ -32,11 +32,13 @@ class RotaryEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         if max_wavelength <= 0:
             raise ValueError(
-                f"max_wavelength must be positive. Received: max_wavelength={max_wavelength}"
+                "max_wavelength must be positive. "
+                f"Received: max_wavelength={max_wavelength}"
             )
         if scaling_factor <= 0:
             raise ValueError(
-                f"scaling_factor must be positive. Received: scaling_factor={scaling_factor}"
+                "scaling_factor must be positive. "
+                f"Received: scaling_factor={scaling_factor}"
             )
         self.max_wavelength = max_wavelength
         self.scaling_factor = scaling_factor
@@ -50,12 +52,16 @@ class RotaryEmbedding(keras.layers.Layer):
             )
         half = head_dim // 2
         length = ops.shape(inputs)[1]
-        positions = ops.arange(length, dtype="float32") + ops.cast(start_index, "float32")
+        positions = ops.arange(length, dtype="float32") + ops.cast(
+            start_index, "float32"
+        )
         positions = positions / self.scaling_factor
         exponents = ops.arange(half, dtype="float32") / half
         inverse_frequencies = 1.0 / ops.power(float(self.max_wavelength), exponents)
         angles = positions[:, None] * inverse_frequencies[None, :]  # [T, H/2]
-        angles = ops.concatenate([angles, angles], axis=-1)[None, :, None, :]  # [1,T,1,H]
+        angles = ops.concatenate([angles, angles], axis=-1)[
+            None, :, None, :
+        ]  # [1,T,1,H]
         cos = ops.cast(ops.cos(angles), inputs.dtype)
         sin = ops.cast(ops.sin(angles), inputs.dtype)
         first, second = inputs[..., :half], inputs[..., half:]
@@ -68,6 +74,9 @@ class RotaryEmbedding(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"max_wavelength": self.max_wavelength, "scaling_factor": self.scaling_factor}
+            {
+                "max_wavelength": self.max_wavelength,
+                "scaling_factor": self.scaling_factor,
+            }
         )
         return config

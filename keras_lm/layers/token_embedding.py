@@ -3,8 +3,6 @@
 Notation: B batch, T length, V vocabulary size, D width.
 """
 
-import math
-
 import keras
 
 from keras_lm.layers.validation import check_positive_int
@@ -12,21 +10,22 @@ from keras_lm.layers.validation import check_positive_int
 
 @keras.saving.register_keras_serializable(package="keras_lm")
 class TokenEmbedding(keras.layers.ReversibleEmbedding):
-    """`keras.layers.ReversibleEmbedding` named and scaled as in the paper.
+    """`keras.layers.ReversibleEmbedding` with keras-hub style argument names.
 
-    The forward direction maps ids [B, T] to [B, T, D], multiplied by sqrt(D)
-    when `scale_embeddings` (Vaswani et al., 2017, section 3.4). With
-    `reverse=True` it maps [B, T, D] to logits [B, T, V] through the same
-    table (or a separate one when `tie_weights=False`). Quantization and LoRA
-    come from the Keras base class.
+    The forward direction maps ids [B, T] to [B, T, D]. With `reverse=True` it
+    maps [B, T, D] to logits [B, T, V] through the same table (or a separate
+    one when `tie_weights=False`). Int8 quantization and LoRA come from the
+    Keras base class. The models multiply embeddings by sqrt(D) (Vaswani et
+    al., 2017, section 3.4) outside this layer, because a quantized layer
+    runs the base class's call, not an override.
 
     Args:
         vocabulary_size: V.
         hidden_dim: D.
         tie_weights: share the table with the output projection.
-        scale_embeddings: multiply looked-up embeddings by sqrt(D).
         embeddings_initializer: defaults to normal(stddev=D^-0.5), which with
-            the sqrt(D) scale gives unit-variance inputs and small logits.
+            the models' sqrt(D) scale gives unit-variance inputs and small
+            initial logits.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -35,8 +34,10 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
 
     Example:
     >>> embedding = keras_lm.layers.TokenEmbedding(100, 8)
-    >>> embedding(np.array([[1, 2, 0]])).shape, embedding(np.ones((1, 3, 8)), reverse=True).shape
-    ((1, 3, 8), (1, 3, 100))
+    >>> embedding(np.array([[1, 2, 0]])).shape
+    (1, 3, 8)
+    >>> embedding(np.ones((1, 3, 8)), reverse=True).shape
+    (1, 3, 100)
     """
 
     def __init__(
@@ -44,7 +45,6 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
         vocabulary_size,
         hidden_dim,
         tie_weights=True,
-        scale_embeddings=True,
         embeddings_initializer=None,
         **kwargs,
     ):
@@ -65,13 +65,11 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
         )
         self.vocabulary_size = vocabulary_size
         self.hidden_dim = hidden_dim
-        self.scale_embeddings = scale_embeddings
 
-    def call(self, inputs, reverse=False):
-        outputs = super().call(inputs, reverse=reverse)
-        if not reverse and self.scale_embeddings:
-            outputs = outputs * keras.ops.cast(math.sqrt(self.hidden_dim), outputs.dtype)
-        return outputs
+    def quantize(self, mode=None, type_check=True, config=None):
+        # Keras refuses subclasses by default because they may override call();
+        # this one does not, so the base class's quantized path is exact.
+        super().quantize(mode, type_check=False, config=config)
 
     def get_config(self):
         config = super().get_config()
@@ -81,7 +79,6 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
             {
                 "vocabulary_size": self.vocabulary_size,
                 "hidden_dim": self.hidden_dim,
-                "scale_embeddings": self.scale_embeddings,
             }
         )
         return config

@@ -156,7 +156,9 @@ class TransformerBlock(keras.layers.Layer):
             self.cross_attention_norm.build(inputs_shape)
         ffn_shape = (None, None, self.intermediate_dim)
         if self.activation == "swiglu":
-            self.ffn_gate = self._dense("ffn_gate", "btd,df->btf", self.intermediate_dim, "f")
+            self.ffn_gate = self._dense(
+                "ffn_gate", "btd,df->btf", self.intermediate_dim, "f"
+            )
             self.ffn_gate.build(inputs_shape)
         self.ffn_intermediate = self._dense(
             "ffn_intermediate", "btd,df->btf", self.intermediate_dim, "f"
@@ -209,8 +211,10 @@ class TransformerBlock(keras.layers.Layer):
         return_attention_scores=False,
         training=None,
     ):
-        if self.use_cross_attention and encoder_outputs is None and (
-            cross_attention_cache is None
+        if (
+            self.use_cross_attention
+            and encoder_outputs is None
+            and (cross_attention_cache is None)
         ):
             raise ValueError(
                 "This block has use_cross_attention=True: pass encoder_outputs "
@@ -229,7 +233,9 @@ class TransformerBlock(keras.layers.Layer):
                 training=training,
             )
 
-        x, extra = self._residual(inputs, self.self_attention_norm, self_attend, training)
+        x, extra = self._residual(
+            inputs, self.self_attention_norm, self_attend, training
+        )
         new_cache = extra if self_attention_cache is not None else None
         scores = extra if want_self_scores else None
 
@@ -249,7 +255,9 @@ class TransformerBlock(keras.layers.Layer):
                     return result[0]
                 return result
 
-            x, scores = self._residual(x, self.cross_attention_norm, cross_attend, training)
+            x, scores = self._residual(
+                x, self.cross_attention_norm, cross_attend, training
+            )
 
         x, _ = self._residual(x, self.ffn_norm, self._feed_forward, training)
         if self_attention_cache is not None:

@@ -1,5 +1,7 @@
 """Pieces shared by the two models: input checks, embeddings, caches."""
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -16,9 +18,16 @@ from keras_lm.layers.validation import (
 POSITION_ENCODINGS = ("sinusoidal", "learned", "rotary")
 
 
-def check_model_arguments(num_heads, hidden_dim, intermediate_dim, vocabulary_size,
-                          max_sequence_length, dropout, position_encoding,
-                          num_kv_heads=None):
+def check_model_arguments(
+    num_heads,
+    hidden_dim,
+    intermediate_dim,
+    vocabulary_size,
+    max_sequence_length,
+    dropout,
+    position_encoding,
+    num_kv_heads=None,
+):
     check_positive_int("vocabulary_size", vocabulary_size)
     check_positive_int("num_heads", num_heads)
     check_positive_int("hidden_dim", hidden_dim)
@@ -49,7 +58,8 @@ def check_token_inputs(inputs, names, max_sequence_length):
     """Refuse inputs the model would otherwise cast or broadcast silently."""
     if not isinstance(inputs, dict):
         raise ValueError(
-            f"Expected a dict with keys {list(names)}. Received: {type(inputs).__name__}"
+            f"Expected a dict with keys {list(names)}. "
+            f"Received: {type(inputs).__name__}"
         )
     missing = [name for name in names if name not in inputs]
     if missing:
@@ -83,9 +93,16 @@ def make_position_layer(position_encoding, max_sequence_length, dtype, name):
     return None  # rotary: applied inside self-attention
 
 
-def embed(token_embedding, position_layer, dropout_layer, token_ids, start_index=0,
-          training=None):
+def embed(
+    token_embedding,
+    position_layer,
+    dropout_layer,
+    token_ids,
+    start_index=0,
+    training=None,
+):
     x = token_embedding(token_ids)  # [B, T, D]
+    x = x * ops.cast(math.sqrt(token_embedding.hidden_dim), x.dtype)
     if position_layer is not None:
         x = x + position_layer(x, start_index=start_index)
     return dropout_layer(x, training=training)

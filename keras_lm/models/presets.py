@@ -7,32 +7,58 @@ Vocabulary size comes from the tokenizer, so presets leave it out.
 
 SEQ2SEQ_PRESETS = {
     "tiny": dict(
-        num_encoder_layers=2, num_decoder_layers=2, num_heads=4, hidden_dim=128,
-        intermediate_dim=512, max_sequence_length=128, dropout=0.1,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        hidden_dim=128,
+        intermediate_dim=512,
+        max_sequence_length=128,
+        dropout=0.1,
     ),
     "small": dict(
-        num_encoder_layers=3, num_decoder_layers=3, num_heads=4, hidden_dim=256,
-        intermediate_dim=1024, max_sequence_length=128, dropout=0.1,
+        num_encoder_layers=3,
+        num_decoder_layers=3,
+        num_heads=4,
+        hidden_dim=256,
+        intermediate_dim=1024,
+        max_sequence_length=128,
+        dropout=0.1,
     ),
     "transformer_base": dict(
-        num_encoder_layers=6, num_decoder_layers=6, num_heads=8, hidden_dim=512,
-        intermediate_dim=2048, max_sequence_length=256, dropout=0.1,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        num_heads=8,
+        hidden_dim=512,
+        intermediate_dim=2048,
+        max_sequence_length=256,
+        dropout=0.1,
         normalize_first=False,
     ),
     "transformer_big": dict(
-        num_encoder_layers=6, num_decoder_layers=6, num_heads=16, hidden_dim=1024,
-        intermediate_dim=4096, max_sequence_length=256, dropout=0.1,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        num_heads=16,
+        hidden_dim=1024,
+        intermediate_dim=4096,
+        max_sequence_length=256,
+        dropout=0.1,
         normalize_first=False,
     ),
 }
 
 LM_PRESETS = {
     "lm_tiny": dict(
-        num_layers=2, num_heads=4, hidden_dim=128, intermediate_dim=512,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=128,
+        intermediate_dim=512,
         max_sequence_length=256,
     ),
     "lm_small": dict(
-        num_layers=4, num_heads=4, hidden_dim=256, intermediate_dim=1024,
+        num_layers=4,
+        num_heads=4,
+        hidden_dim=256,
+        intermediate_dim=1024,
         max_sequence_length=512,
     ),
 }

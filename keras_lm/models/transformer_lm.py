@@ -64,15 +64,24 @@ class TransformerLM(keras.Model):
         **kwargs,
     ):
         common.check_model_arguments(
-            num_heads, hidden_dim, intermediate_dim, vocabulary_size,
-            max_sequence_length, dropout, position_encoding, num_kv_heads,
+            num_heads,
+            hidden_dim,
+            intermediate_dim,
+            vocabulary_size,
+            max_sequence_length,
+            dropout,
+            position_encoding,
+            num_kv_heads,
         )
         common.check_positive_int("num_layers", num_layers)
         dtype = kwargs.pop("dtype", None)
 
         token_embedding = TokenEmbedding(
-            vocabulary_size, hidden_dim, tie_weights=tie_embeddings,
-            dtype=dtype, name="token_embedding",
+            vocabulary_size,
+            hidden_dim,
+            tie_weights=tie_embeddings,
+            dtype=dtype,
+            name="token_embedding",
         )
         position_layer = common.make_position_layer(
             position_encoding, max_sequence_length, dtype, "position_encoding"
@@ -82,12 +91,18 @@ class TransformerLM(keras.Model):
         )
         blocks = [
             TransformerBlock(
-                num_heads=num_heads, intermediate_dim=intermediate_dim,
-                num_kv_heads=num_kv_heads, dropout=dropout, activation=activation,
-                normalize_first=normalize_first, use_causal_mask=True,
-                normalization=normalization, layer_norm_epsilon=layer_norm_epsilon,
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                num_kv_heads=num_kv_heads,
+                dropout=dropout,
+                activation=activation,
+                normalize_first=normalize_first,
+                use_causal_mask=True,
+                normalization=normalization,
+                layer_norm_epsilon=layer_norm_epsilon,
                 rotary_max_wavelength=10000 if position_encoding == "rotary" else None,
-                dtype=dtype, name=f"block_{i}",
+                dtype=dtype,
+                name=f"block_{i}",
             )
             for i in range(num_layers)
         ]
@@ -98,7 +113,9 @@ class TransformerLM(keras.Model):
                 if normalization == "rms_norm"
                 else keras.layers.LayerNormalization
             )
-            final_norm = norm_class(epsilon=layer_norm_epsilon, dtype=dtype, name="final_norm")
+            final_norm = norm_class(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="final_norm"
+            )
 
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         mask = padding_mask(token_ids)
@@ -141,7 +158,9 @@ class TransformerLM(keras.Model):
 
     def empty_cache(self, batch_size, max_length):
         """Zeroed self-attention caches for `max_length` positions."""
-        return common.empty_cache(self.blocks, batch_size, max_length, self.compute_dtype)
+        return common.empty_cache(
+            self.blocks, batch_size, max_length, self.compute_dtype
+        )
 
     def decode_step(self, token_ids, cache, cache_update_index):
         """Run the model on new tokens at `cache_update_index` (prefill or one step).
@@ -149,14 +168,20 @@ class TransformerLM(keras.Model):
         Returns (logits [B, T, V], updated cache).
         """
         x = common.embed(
-            self.token_embedding, self.position_layer, self.embedding_dropout,
-            token_ids, start_index=cache_update_index, training=False,
+            self.token_embedding,
+            self.position_layer,
+            self.embedding_dropout,
+            token_ids,
+            start_index=cache_update_index,
+            training=False,
         )
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache):
             x, layer_cache = block(
-                x, self_attention_cache=layer_cache,
-                cache_update_index=cache_update_index, training=False,
+                x,
+                self_attention_cache=layer_cache,
+                cache_update_index=cache_update_index,
+                training=False,
             )
             new_cache.append(layer_cache)
         if self.final_norm is not None:

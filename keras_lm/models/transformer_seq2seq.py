@@ -69,8 +69,14 @@ class TransformerSeq2Seq(keras.Model):
         **kwargs,
     ):
         common.check_model_arguments(
-            num_heads, hidden_dim, intermediate_dim, vocabulary_size,
-            max_sequence_length, dropout, position_encoding, num_kv_heads,
+            num_heads,
+            hidden_dim,
+            intermediate_dim,
+            vocabulary_size,
+            max_sequence_length,
+            dropout,
+            position_encoding,
+            num_kv_heads,
         )
         common.check_positive_int("num_encoder_layers", num_encoder_layers)
         common.check_positive_int("num_decoder_layers", num_decoder_layers)
@@ -78,8 +84,11 @@ class TransformerSeq2Seq(keras.Model):
         rotary = 10000 if position_encoding == "rotary" else None
 
         token_embedding = TokenEmbedding(
-            vocabulary_size, hidden_dim, tie_weights=tie_embeddings,
-            dtype=dtype, name="token_embedding",
+            vocabulary_size,
+            hidden_dim,
+            tie_weights=tie_embeddings,
+            dtype=dtype,
+            name="token_embedding",
         )
         position_layer = common.make_position_layer(
             position_encoding, max_sequence_length, dtype, "position_encoding"
@@ -90,16 +99,27 @@ class TransformerSeq2Seq(keras.Model):
 
         def block(name, causal):
             return TransformerBlock(
-                num_heads=num_heads, intermediate_dim=intermediate_dim,
-                num_kv_heads=num_kv_heads, dropout=dropout, activation=activation,
-                normalize_first=normalize_first, use_causal_mask=causal,
-                use_cross_attention=causal, normalization=normalization,
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                num_kv_heads=num_kv_heads,
+                dropout=dropout,
+                activation=activation,
+                normalize_first=normalize_first,
+                use_causal_mask=causal,
+                use_cross_attention=causal,
+                normalization=normalization,
                 layer_norm_epsilon=layer_norm_epsilon,
-                rotary_max_wavelength=rotary, dtype=dtype, name=name,
+                rotary_max_wavelength=rotary,
+                dtype=dtype,
+                name=name,
             )
 
-        encoder_blocks = [block(f"encoder_block_{i}", False) for i in range(num_encoder_layers)]
-        decoder_blocks = [block(f"decoder_block_{i}", True) for i in range(num_decoder_layers)]
+        encoder_blocks = [
+            block(f"encoder_block_{i}", False) for i in range(num_encoder_layers)
+        ]
+        decoder_blocks = [
+            block(f"decoder_block_{i}", True) for i in range(num_decoder_layers)
+        ]
         encoder_norm = decoder_norm = None
         if normalize_first:
             norm_class = (
@@ -107,22 +127,36 @@ class TransformerSeq2Seq(keras.Model):
                 if normalization == "rms_norm"
                 else keras.layers.LayerNormalization
             )
-            encoder_norm = norm_class(epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm")
-            decoder_norm = norm_class(epsilon=layer_norm_epsilon, dtype=dtype, name="decoder_norm")
+            encoder_norm = norm_class(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm"
+            )
+            decoder_norm = norm_class(
+                epsilon=layer_norm_epsilon, dtype=dtype, name="decoder_norm"
+            )
 
         # Functional graph.
-        encoder_ids = keras.Input(shape=(None,), dtype="int32", name="encoder_token_ids")
-        decoder_ids = keras.Input(shape=(None,), dtype="int32", name="decoder_token_ids")
+        encoder_ids = keras.Input(
+            shape=(None,), dtype="int32", name="encoder_token_ids"
+        )
+        decoder_ids = keras.Input(
+            shape=(None,), dtype="int32", name="decoder_token_ids"
+        )
         encoder_mask = padding_mask(encoder_ids)
         decoder_mask = padding_mask(decoder_ids)
-        x = common.embed(token_embedding, position_layer, embedding_dropout, encoder_ids)
+        x = common.embed(
+            token_embedding, position_layer, embedding_dropout, encoder_ids
+        )
         for encoder_block in encoder_blocks:
             x = encoder_block(x, padding_mask=encoder_mask)
         encoder_outputs = x if encoder_norm is None else encoder_norm(x)
-        y = common.embed(token_embedding, position_layer, embedding_dropout, decoder_ids)
+        y = common.embed(
+            token_embedding, position_layer, embedding_dropout, decoder_ids
+        )
         for decoder_block in decoder_blocks:
             y = decoder_block(
-                y, padding_mask=decoder_mask, encoder_outputs=encoder_outputs,
+                y,
+                padding_mask=decoder_mask,
+                encoder_outputs=encoder_outputs,
                 encoder_padding_mask=encoder_mask,
             )
         if decoder_norm is not None:
@@ -169,8 +203,11 @@ class TransformerSeq2Seq(keras.Model):
         """[B, S] ids -> (encoder outputs [B, S, D], padding mask [B, S])."""
         mask = padding_mask(encoder_token_ids)
         x = common.embed(
-            self.token_embedding, self.position_layer, self.embedding_dropout,
-            encoder_token_ids, training=training,
+            self.token_embedding,
+            self.position_layer,
+            self.embedding_dropout,
+            encoder_token_ids,
+            training=training,
         )
         for encoder_block in self.encoder_blocks:
             x = encoder_block(x, padding_mask=mask, training=training)
@@ -180,7 +217,9 @@ class TransformerSeq2Seq(keras.Model):
 
     def cross_attention_caches(self, encoder_outputs):
         """Per decoder block, the `(key, value)` of the encoder outputs."""
-        return tuple(b.cross_attention_cache_for(encoder_outputs) for b in self.decoder_blocks)
+        return tuple(
+            b.cross_attention_cache_for(encoder_outputs) for b in self.decoder_blocks
+        )
 
     def empty_cache(self, batch_size, max_length):
         """Zeroed self-attention caches for `max_length` target positions."""
@@ -188,24 +227,37 @@ class TransformerSeq2Seq(keras.Model):
             self.decoder_blocks, batch_size, max_length, self.compute_dtype
         )
 
-    def decode_step(self, decoder_token_ids, cache, cache_update_index,
-                    cross_attention_caches, encoder_padding_mask):
+    def decode_step(
+        self,
+        decoder_token_ids,
+        cache,
+        cache_update_index,
+        cross_attention_caches,
+        encoder_padding_mask,
+    ):
         """Run the decoder on new tokens at `cache_update_index`.
 
         Returns (logits [B, T, V], updated cache).
         """
         y = common.embed(
-            self.token_embedding, self.position_layer, self.embedding_dropout,
-            decoder_token_ids, start_index=cache_update_index, training=False,
+            self.token_embedding,
+            self.position_layer,
+            self.embedding_dropout,
+            decoder_token_ids,
+            start_index=cache_update_index,
+            training=False,
         )
         new_cache = []
         for decoder_block, layer_cache, cross_cache in zip(
             self.decoder_blocks, cache, cross_attention_caches
         ):
             y, layer_cache = decoder_block(
-                y, encoder_padding_mask=encoder_padding_mask,
-                self_attention_cache=layer_cache, cross_attention_cache=cross_cache,
-                cache_update_index=cache_update_index, training=False,
+                y,
+                encoder_padding_mask=encoder_padding_mask,
+                self_attention_cache=layer_cache,
+                cross_attention_cache=cross_cache,
+                cache_update_index=cache_update_index,
+                training=False,
             )
             new_cache.append(layer_cache)
         if self.decoder_norm is not None:
@@ -217,14 +269,20 @@ class TransformerSeq2Seq(keras.Model):
         encoder_outputs, encoder_mask = self.encode(encoder_token_ids)
         decoder_mask = padding_mask(decoder_token_ids)
         y = common.embed(
-            self.token_embedding, self.position_layer, self.embedding_dropout,
-            decoder_token_ids, training=False,
+            self.token_embedding,
+            self.position_layer,
+            self.embedding_dropout,
+            decoder_token_ids,
+            training=False,
         )
         scores = None
         for decoder_block in self.decoder_blocks:
             y, scores = decoder_block(
-                y, padding_mask=decoder_mask, encoder_outputs=encoder_outputs,
-                encoder_padding_mask=encoder_mask, return_attention_scores=True,
+                y,
+                padding_mask=decoder_mask,
+                encoder_outputs=encoder_outputs,
+                encoder_padding_mask=encoder_mask,
+                return_attention_scores=True,
             )
         return scores
 

@@ -24,7 +24,7 @@ _PLACEHOLDER = re.compile(
 )
 # A mnemonic marker is an "_" or "&" right before the letter it underlines,
 # at the start of a word ("_Open", "Save &As"); "file_name" is left alone.
-_ACCELERATOR = re.compile(r"(?<![\w&])[_&](?=\w)")
+_ACCELERATOR = re.compile(r"(?<![\w&])[_&](?=[^\W_])")
 _CONTEXT_SEPARATOR = "\x04"
 
 

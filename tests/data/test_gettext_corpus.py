@@ -2,7 +2,7 @@ import re
 import struct
 
 import pytest
-from conftest import FRENCH_LOCALE, requires_french_catalogs
+from corpus_helpers import FRENCH_LOCALE, requires_french_catalogs
 
 from keras_lm.data import load_gettext_pairs
 

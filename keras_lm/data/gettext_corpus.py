@@ -68,9 +68,9 @@ def load_gettext_pairs(
         when `return_report=True`.
 
     Example:
-    >>> pairs = load_gettext_pairs()
-    >>> pairs[0]
-    ('Could not remove bookmark', 'Impossible de supprimer le signet')
+    >>> pairs = load_gettext_pairs(exclude_catalogs=["iso_*"])
+    >>> ("Could not remove bookmark", "Impossible de supprimer le signet") in pairs
+    True
     """
     messages_dir = pathlib.Path(locale_dir) / language / "LC_MESSAGES"
     paths = _select_catalogs(messages_dir, catalogs, exclude_catalogs)

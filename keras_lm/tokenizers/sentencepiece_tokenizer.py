@@ -40,7 +40,7 @@ class SentencePieceTokenizer(keras.layers.Layer):
         `tf.RaggedTensor` of shape `[B, None]`. No BOS/EOS is added.
 
     Example:
-    >>> proto = train_sentencepiece(["the cat sat on the mat"] * 20, vocab_size=20)
+    >>> proto = train_sentencepiece(["the cat sat on the mat"] * 20, vocab_size=16)
     >>> tokenizer = SentencePieceTokenizer(proto=proto)
     >>> ids = tokenizer(["the cat", "the mat"])
     >>> tokenizer.detokenize(ids)  # [b"the cat", b"the mat"]
@@ -94,6 +94,8 @@ class SentencePieceTokenizer(keras.layers.Layer):
 
         Returns:
             A `tf.string` scalar for `[T]`, else a `tf.string` tensor `[B]`.
+            Ids outside the vocabulary raise `OutOfRangeError`; see
+            `check_vocabulary_matches`.
         """
         if isinstance(inputs, tf.RaggedTensor):
             inputs = inputs.to_tensor(default_value=self.pad_id)

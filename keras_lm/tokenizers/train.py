@@ -63,10 +63,10 @@ def train_sentencepiece(
 
     Example:
     >>> proto = train_sentencepiece(
-    ...     ["the cat sat", "le chat est assis"] * 50, vocab_size=30
+    ...     ["the cat sat", "le chat est assis"] * 50, vocab_size=16
     ... )
     >>> SentencePieceTokenizer(proto=proto).vocabulary_size()
-    30
+    16
     """
     _validate(vocab_size, model_type, character_coverage, max_sentences)
     lines = iter_text_lines(texts_or_files)

@@ -66,11 +66,13 @@ def fit_multi_worker(
     fit_multi_worker(model, data, strategy, metrics, epochs=2)
     ```
     """
-    if not model.built or model.optimizer is None or model.loss is None:
+    optimizer = getattr(model, "optimizer", None)
+    loss = getattr(model, "loss", None)
+    if not model.built or optimizer is None or loss is None:
         raise ValueError(
             "fit_multi_worker needs a built model compiled with a loss and an "
             f"optimizer inside strategy.scope(). Received: built={model.built}, "
-            f"optimizer={model.optimizer}, loss={model.loss}. Call "
+            f"optimizer={optimizer}, loss={loss}. Call "
             "keras_lm.training.compile_model(model, ...) in the scope first."
         )
     with strategy.scope():
@@ -171,7 +173,7 @@ def _step_function(model, strategy, loss_tracker, metrics, training):
 
     def replica_step(batch):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(watch_accessed_variables=training) as tape:
             y_pred = model(x, training=training)
             # The compiled keras_lm loss divides by the global batch's
             # real-token count, so summing replicas' gradients is exact.
@@ -180,7 +182,8 @@ def _step_function(model, strategy, loss_tracker, metrics, training):
                 # Every replica adds the same regularization term; the
                 # gradient sum over replicas must count it once.
                 loss += ops.sum(model.losses) / strategy.num_replicas_in_sync
-            scaled_loss = model.optimizer.scale_loss(loss) if training else loss
+            # Loss scaling (mixed_float16) must happen under the tape.
+            scaled_loss = model.optimizer.scale_loss(loss)
         if training:
             gradients = tape.gradient(scaled_loss, model.trainable_variables)
             model.optimizer.apply(gradients, model.trainable_variables)

@@ -77,7 +77,7 @@ def train(
     """
     from keras_lm import distribute
 
-    if not callable(build_model):
+    if isinstance(build_model, keras.Model) or not callable(build_model):
         raise ValueError(
             "build_model must be a zero-argument callable that returns a model, "
             f"e.g. `lambda: Model(...)`. Received: build_model={build_model!r}"

@@ -1,0 +1,26 @@
+"""Corpora readers and tf.data pipelines for translation and language models."""
+
+from keras_lm.data.gettext_corpus import load_gettext_pairs
+from keras_lm.data.lm_dataset import PackingReport, make_lm_dataset
+from keras_lm.data.report import CorpusReport
+from keras_lm.data.splits import split_pairs
+from keras_lm.data.stats import padding_fraction
+from keras_lm.data.tfds_corpora import load_tfds_pairs
+from keras_lm.data.translation_dataset import (
+    default_bucket_boundaries,
+    make_translation_dataset,
+)
+from keras_lm.data.tsv_corpus import load_tsv_pairs
+
+__all__ = [
+    "CorpusReport",
+    "PackingReport",
+    "default_bucket_boundaries",
+    "load_gettext_pairs",
+    "load_tfds_pairs",
+    "load_tsv_pairs",
+    "make_lm_dataset",
+    "make_translation_dataset",
+    "padding_fraction",
+    "split_pairs",
+]

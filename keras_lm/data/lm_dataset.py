@@ -1,0 +1,153 @@
+"""tf.data pipeline for causal language modelling: text in, packed blocks out.
+
+Shapes: B = batch size, T = sequence_length.
+
+Documents are tokenized, each followed by EOS, and concatenated into one
+token stream. The stream is cut into windows of T + 1 tokens that start
+every T tokens, so consecutive windows share one boundary token and every
+token after the first is a label exactly once. A window gives
+`token_ids = window[:-1]` and `labels = window[1:]`. There is no padding;
+the tail that does not fill a last window is dropped and counted.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lm.data.validation import check_positive_int, check_special_ids
+from keras_lm.tokenizers.text_source import iter_text_lines
+
+AUTOTUNE = tf.data.AUTOTUNE
+_TOKENIZE_CHUNK = 1024
+
+
+@dataclasses.dataclass
+class PackingReport:
+    """What packing kept, returned by `make_lm_dataset(return_report=True)`.
+
+    Attributes:
+        documents: documents (non-empty lines or strings) read.
+        tokens: tokens in the stream, one EOS per document included.
+        blocks: windows of `sequence_length + 1` tokens made.
+        dropped_tokens: tokens at the end of the stream that are in no window
+            (`tokens == blocks * sequence_length + 1 + dropped_tokens`).
+        blocks_dropped_per_epoch: windows left out of each epoch by
+            `drop_remainder` (which ones changes with the shuffle).
+    """
+
+    documents: int
+    tokens: int
+    blocks: int
+    dropped_tokens: int
+    blocks_dropped_per_epoch: int
+
+
+def make_lm_dataset(
+    texts_or_files,
+    tokenizer,
+    sequence_length,
+    batch_size,
+    shuffle=True,
+    shuffle_buffer=10_000,
+    drop_remainder=True,
+    seed=None,
+    return_report=False,
+):
+    """Builds `({"token_ids"}, labels, sample_weight)` batches for `model.fit`.
+
+    The token stream is built once, in memory, when this is called (about 4
+    bytes per token), so epochs only shuffle and batch. Windows are fixed
+    length, so with `drop_remainder=True` every shape is static.
+
+    Args:
+        texts_or_files: documents as an iterable of `str`, or text files (a
+            path, or an iterable of `pathlib.Path`) with one document per
+            line. Empty documents are skipped.
+        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` with pad id
+            0 and an EOS id.
+        sequence_length: int, tokens per example (T).
+        batch_size: int, examples per batch (B).
+        shuffle: whether to shuffle windows (each epoch anew).
+        shuffle_buffer: int, size of the shuffle buffer.
+        drop_remainder: whether to drop the last partial batch.
+        seed: optional int seed for the shuffle.
+        return_report: if True, also return a `PackingReport`.
+
+    Returns:
+        A `tf.data.Dataset` of `({"token_ids": int32 [B, T]}, labels int32
+        [B, T], sample_weight float32 [B, T])`, or `(dataset, report)`.
+
+    Example:
+    >>> dataset = make_lm_dataset(texts, tokenizer, sequence_length=128,
+    ...                           batch_size=32)
+    >>> model.fit(dataset, epochs=1)
+    """
+    check_positive_int("sequence_length", sequence_length)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("shuffle_buffer", shuffle_buffer)
+    check_special_ids(tokenizer, needs=("eos_id",))
+    stream, documents = _token_stream(texts_or_files, tokenizer)
+    blocks = (stream.size - 1) // sequence_length
+    if blocks < 1 or (drop_remainder and blocks < batch_size):
+        raise ValueError(
+            f"The corpus gives {stream.size} tokens ({documents} documents), "
+            f"{max(blocks, 0)} windows of sequence_length + 1 = "
+            f"{sequence_length + 1} tokens, not enough for one batch of "
+            f"batch_size={batch_size}. Pass more text, or lower sequence_length "
+            "or batch_size."
+        )
+    starts = np.arange(blocks)[:, None] * sequence_length
+    windows = stream[starts + np.arange(sequence_length + 1)]  # [N, T + 1]
+    report = PackingReport(
+        documents=documents,
+        tokens=int(stream.size),
+        blocks=int(blocks),
+        dropped_tokens=int(stream.size - 1 - blocks * sequence_length),
+        blocks_dropped_per_epoch=int(blocks % batch_size) if drop_remainder else 0,
+    )
+
+    dataset = tf.data.Dataset.from_tensor_slices(windows)
+    if shuffle:
+        dataset = dataset.shuffle(min(shuffle_buffer, blocks), seed=seed)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.prefetch(AUTOTUNE)
+    return (dataset, report) if return_report else dataset
+
+
+def _token_stream(texts_or_files, tokenizer):
+    """All documents' ids, each followed by EOS, as one int32 numpy array."""
+    pieces = []
+    documents = 0
+    chunk = []
+    for text in iter_text_lines(texts_or_files):
+        chunk.append(text)
+        if len(chunk) == _TOKENIZE_CHUNK:
+            pieces.append(_with_eos(tokenizer, chunk))
+            documents += len(chunk)
+            chunk = []
+    if chunk:
+        pieces.append(_with_eos(tokenizer, chunk))
+        documents += len(chunk)
+    if not documents:
+        raise ValueError(
+            "texts_or_files gave no non-empty document. Pass at least one "
+            "non-empty string or a text file with content."
+        )
+    return np.concatenate(pieces), documents
+
+
+def _with_eos(tokenizer, texts):
+    ids = tokenizer.tokenize(tf.constant(texts))  # ragged [D, None]
+    eos = tf.fill([ids.nrows(), 1], tf.constant(tokenizer.eos_id, ids.dtype))
+    return tf.concat([ids, eos], axis=1).flat_values.numpy().astype(np.int32)
+
+
+def _to_model_inputs(windows):
+    token_ids = windows[:, :-1]  # [B, T]
+    labels = windows[:, 1:]  # [B, T]
+    # Packed windows hold no padding; the weight still follows the one
+    # convention (0 = pad) so losses treat both pipelines alike.
+    sample_weight = tf.cast(tf.not_equal(labels, 0), tf.float32)
+    return {"token_ids": token_ids}, labels, sample_weight

@@ -1,0 +1,220 @@
+"""tf.data pipeline for translation: string pairs in, padded int32 batches out.
+
+Shapes: B = batch size, S = source (encoder) length, T = target length.
+
+For a pair (source, target) with token ids `src` and `tgt`:
+    encoder_token_ids = src + [EOS]
+    decoder_token_ids = [BOS] + tgt     (teacher forcing input)
+    labels            =         tgt + [EOS]
+Every sequence is at most `max_length` long, padding is id 0, and
+`sample_weight` is 1.0 on real label positions and 0.0 on padding.
+"""
+
+import tensorflow as tf
+
+from keras_lm.data.validation import check_positive_int, check_special_ids
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def make_translation_dataset(
+    pairs,
+    tokenizer,
+    batch_size,
+    max_length=128,
+    static_shapes=False,
+    bucket_boundaries=None,
+    shuffle=True,
+    shuffle_buffer=10_000,
+    drop_remainder=None,
+    truncate=True,
+    cache=True,
+    seed=None,
+):
+    """Builds `(inputs, labels, sample_weight)` batches for `model.fit`.
+
+    Tokenization runs in graph, once per pair, before the cache; after it
+    come shuffle -> batch -> prefetch, so each epoch sees a fresh order.
+
+    With `static_shapes=False` (default), pairs of similar length are
+    batched together (`bucket_by_sequence_length`) and each batch is padded
+    only to its own longest sequence, which wastes far less compute on
+    padding. With `static_shapes=True`, every batch is padded to
+    `max_length` and partial batches are dropped, so every shape is known
+    up front, as TPUs and XLA need.
+
+    Args:
+        pairs: a non-empty sequence of `(source, target)` strings.
+        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` (pad id 0,
+            with BOS and EOS ids), shared by both languages.
+        batch_size: int, pairs per batch.
+        max_length: int, longest encoder or decoder sequence, EOS/BOS
+            included.
+        static_shapes: if True, pad to `max_length` with fixed batch size.
+        bucket_boundaries: increasing sequence lengths separating the
+            buckets; None picks `default_bucket_boundaries(max_length)`;
+            `()` turns bucketing off (pad each batch to its longest). Not
+            used with `static_shapes=True`.
+        shuffle: whether to shuffle pairs (each epoch anew).
+        shuffle_buffer: int, size of the shuffle buffer.
+        drop_remainder: whether to drop the last partial batch (per bucket).
+            None means `static_shapes`; it must be True with static shapes.
+        truncate: if True, cut over-long sequences to `max_length` (they
+            keep their EOS); if False, drop pairs with either side too long.
+        cache: whether to keep tokenized pairs in memory after the first
+            epoch.
+        seed: optional int seed for the shuffle.
+
+    Returns:
+        A `tf.data.Dataset` of `(inputs, labels, sample_weight)` with
+        `inputs = {"encoder_token_ids": int32 [B, S],
+        "decoder_token_ids": int32 [B, T]}`, `labels` int32 `[B, T]` and
+        `sample_weight` float32 `[B, T]`.
+
+    Example:
+    >>> dataset = make_translation_dataset(pairs, tokenizer, batch_size=64)
+    >>> model.fit(dataset, epochs=10)
+    """
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("max_length", max_length, minimum=2)
+    check_positive_int("shuffle_buffer", shuffle_buffer)
+    check_special_ids(tokenizer, needs=("bos_id", "eos_id"))
+    if drop_remainder is None:
+        drop_remainder = static_shapes
+    if static_shapes and not drop_remainder:
+        raise ValueError(
+            "static_shapes=True needs drop_remainder=True: a partial last batch "
+            "would have a different batch size. Received: drop_remainder=False"
+        )
+    if static_shapes and bucket_boundaries:
+        raise ValueError(
+            "bucket_boundaries cannot be combined with static_shapes=True, "
+            "which pads every batch to max_length. Received: "
+            f"bucket_boundaries={bucket_boundaries!r}"
+        )
+    sources, targets = _unzip(pairs)
+    if static_shapes and len(sources) < batch_size:
+        raise ValueError(
+            f"Only {len(sources)} pairs for batch_size={batch_size} with "
+            "static_shapes=True: no full batch can be made. Lower batch_size."
+        )
+    if bucket_boundaries is None:
+        bucket_boundaries = default_bucket_boundaries(max_length)
+    _check_boundaries(bucket_boundaries)
+
+    dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
+    dataset = dataset.map(
+        _encoder(tokenizer, max_length, truncate), num_parallel_calls=AUTOTUNE
+    )
+    if not truncate:
+        dataset = dataset.filter(
+            lambda encoder, decoder, labels: tf.logical_and(
+                tf.size(encoder) <= max_length, tf.size(decoder) <= max_length
+            )
+        )
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = _batch(
+        dataset,
+        batch_size=batch_size,
+        max_length=max_length,
+        static_shapes=static_shapes,
+        boundaries=bucket_boundaries,
+        drop_remainder=drop_remainder,
+    )
+    dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
+
+
+def default_bucket_boundaries(max_length):
+    """Bucket edges 8, 16, 24, 40, 64, 96, ... (about x1.5) up to max_length.
+
+    Geometric spacing keeps padding to roughly a third of the shortest
+    sequence in each bucket while giving few, well-filled buckets.
+    """
+    boundaries = []
+    boundary = 8
+    while boundary <= max_length:
+        boundaries.append(boundary)
+        boundary = max(boundary + 8, -(-int(boundary * 1.5) // 8) * 8)
+    return boundaries
+
+
+def _unzip(pairs):
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__len__"):
+        raise TypeError(
+            "pairs must be a list of (source, target) string tuples. "
+            f"Received: pairs of type {type(pairs).__name__}"
+        )
+    if len(pairs) == 0:
+        raise ValueError(
+            "pairs is empty: there is nothing to train on. Pass a non-empty list "
+            "of (source, target) string tuples, e.g. from load_tsv_pairs()."
+        )
+    for index, pair in enumerate(pairs):
+        if (
+            not isinstance(pair, (tuple, list))
+            or len(pair) != 2
+            or not all(isinstance(side, str) for side in pair)
+        ):
+            raise TypeError(
+                "pairs must hold (source, target) tuples of str. "
+                f"Received at index {index}: {pair!r:.100}"
+            )
+    sources, targets = zip(*pairs)
+    return list(sources), list(targets)
+
+
+def _check_boundaries(boundaries):
+    values = list(boundaries)
+    if any(not isinstance(b, int) or b < 1 for b in values) or any(
+        a >= b for a, b in zip(values, values[1:])
+    ):
+        raise ValueError(
+            "bucket_boundaries must be strictly increasing positive integers, "
+            f"e.g. [8, 16, 32]. Received: bucket_boundaries={boundaries!r}"
+        )
+
+
+def _encoder(tokenizer, max_length, truncate):
+    bos = tf.constant([tokenizer.bos_id], tf.int32)
+    eos = tf.constant([tokenizer.eos_id], tf.int32)
+    # One slot of max_length is kept for the BOS or EOS added below.
+    keep = max_length - 1 if truncate else None
+
+    def encode(source, target):
+        source_ids = tokenizer.tokenize(source)[:keep]  # [S - 1]
+        target_ids = tokenizer.tokenize(target)[:keep]  # [T - 1]
+        return (
+            tf.concat([source_ids, eos], axis=0),  # [S]
+            tf.concat([bos, target_ids], axis=0),  # [T]
+            tf.concat([target_ids, eos], axis=0),  # [T]
+        )
+
+    return encode
+
+
+def _batch(dataset, batch_size, max_length, static_shapes, boundaries, drop_remainder):
+    if static_shapes:
+        return dataset.padded_batch(
+            batch_size, padded_shapes=([max_length],) * 3, drop_remainder=True
+        )
+    if not boundaries:
+        return dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.bucket_by_sequence_length(
+        element_length_func=lambda encoder, decoder, labels: tf.maximum(
+            tf.size(encoder), tf.size(decoder)
+        ),
+        bucket_boundaries=list(boundaries),
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        drop_remainder=drop_remainder,
+    )
+
+
+def _to_model_inputs(encoder, decoder, labels):
+    inputs = {"encoder_token_ids": encoder, "decoder_token_ids": decoder}
+    # Padding is id 0 (checked on the tokenizer), so labels mark it directly.
+    sample_weight = tf.cast(tf.not_equal(labels, 0), tf.float32)  # [B, T]
+    return inputs, labels, sample_weight

@@ -1,0 +1,25 @@
+"""Argument checks shared by the dataset builders."""
+
+
+def check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+
+
+def check_special_ids(tokenizer, needs):
+    """Padding must be id 0 (masks are `ids != 0`); BOS/EOS must exist."""
+    if tokenizer.pad_id != 0:
+        raise ValueError(
+            f"The tokenizer's pad id must be 0. Received: pad_id={tokenizer.pad_id}. "
+            "Train it with keras_lm.tokenizers.train_sentencepiece, which fixes "
+            "pad=0, unk=1, bos=2, eos=3."
+        )
+    for name in needs:
+        if getattr(tokenizer, name) < 0:
+            raise ValueError(
+                f"The tokenizer has no {name.split('_')[0].upper()} token "
+                f"({name}={getattr(tokenizer, name)}). Train it with "
+                "keras_lm.tokenizers.train_sentencepiece, which defines one."
+            )

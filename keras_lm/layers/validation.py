@@ -1,0 +1,32 @@
+"""Argument checks shared by layers and models; errors name the value."""
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{name} must be a positive integer. Received: {name}={value!r}"
+        )
+
+
+def check_rate(name, value):
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"{name} must be a float in [0, 1). Received: {name}={value!r}"
+        )
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"{name} must be one of {sorted(choices)}. Received: {name}={value!r}"
+        )
+
+
+def check_sequence_length(name, length, max_sequence_length):
+    """Raise when a statically known length exceeds the model's limit."""
+    if length is not None and length > max_sequence_length:
+        raise ValueError(
+            f"{name} has length {length}, longer than max_sequence_length="
+            f"{max_sequence_length}. Truncate the inputs (the data pipelines take "
+            "`max_length`) or build the model with a larger max_sequence_length."
+        )

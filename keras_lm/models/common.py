@@ -1,0 +1,124 @@
+"""Pieces shared by the two models: input checks, embeddings, caches."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_lm.layers.position_embedding import PositionEmbedding
+from keras_lm.layers.position_encoding import PositionEncoding
+from keras_lm.layers.validation import (
+    check_choice,
+    check_positive_int,
+    check_rate,
+    check_sequence_length,
+)
+
+POSITION_ENCODINGS = ("sinusoidal", "learned", "rotary")
+
+
+def check_model_arguments(
+    num_heads,
+    hidden_dim,
+    intermediate_dim,
+    vocabulary_size,
+    max_sequence_length,
+    dropout,
+    position_encoding,
+    num_kv_heads=None,
+):
+    check_positive_int("vocabulary_size", vocabulary_size)
+    check_positive_int("num_heads", num_heads)
+    check_positive_int("hidden_dim", hidden_dim)
+    check_positive_int("intermediate_dim", intermediate_dim)
+    check_positive_int("max_sequence_length", max_sequence_length)
+    check_rate("dropout", dropout)
+    check_choice("position_encoding", position_encoding, POSITION_ENCODINGS)
+    if hidden_dim % num_heads:
+        raise ValueError(
+            "hidden_dim must be divisible by num_heads. Received: "
+            f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+        )
+    if num_kv_heads is not None:
+        check_positive_int("num_kv_heads", num_kv_heads)
+        if num_heads % num_kv_heads:
+            raise ValueError(
+                "num_heads must be a multiple of num_kv_heads. Received: "
+                f"num_heads={num_heads}, num_kv_heads={num_kv_heads}"
+            )
+    if position_encoding == "rotary" and (hidden_dim // num_heads) % 2:
+        raise ValueError(
+            "Rotary position encoding needs an even head size (hidden_dim / "
+            f"num_heads). Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
+        )
+
+
+def check_token_inputs(inputs, names, max_sequence_length):
+    """Refuse inputs the model would otherwise cast or broadcast silently."""
+    if not isinstance(inputs, dict):
+        raise ValueError(
+            f"Expected a dict with keys {list(names)}. "
+            f"Received: {type(inputs).__name__}"
+        )
+    missing = [name for name in names if name not in inputs]
+    if missing:
+        raise ValueError(
+            f"Missing inputs {missing}. Expected keys {list(names)}, received "
+            f"{sorted(inputs)}."
+        )
+    for name in names:
+        value = inputs[name]
+        if not hasattr(value, "dtype"):
+            value = np.asarray(value)
+        dtype = keras.backend.standardize_dtype(value.dtype)
+        if not (dtype.startswith("int") or dtype.startswith("uint")):
+            raise ValueError(
+                f"{name} must hold integer token ids. Received dtype={dtype}. "
+                "Tokenize text first (keras_lm.tokenizers) and pass int32 ids."
+            )
+        shape = tuple(value.shape)
+        if len(shape) != 2:
+            raise ValueError(
+                f"{name} must have shape [batch, length]. Received shape={shape}."
+            )
+        check_sequence_length(name, shape[1], max_sequence_length)
+
+
+def make_position_layer(position_encoding, max_sequence_length, dtype, name):
+    if position_encoding == "sinusoidal":
+        return PositionEncoding(dtype=dtype, name=name)
+    if position_encoding == "learned":
+        return PositionEmbedding(max_sequence_length, dtype=dtype, name=name)
+    return None  # rotary: applied inside self-attention
+
+
+def embed(
+    token_embedding,
+    position_layer,
+    dropout_layer,
+    token_ids,
+    start_index=0,
+    training=None,
+):
+    x = token_embedding(token_ids)  # [B, T, D]
+    x = x * ops.cast(math.sqrt(token_embedding.hidden_dim), x.dtype)
+    if position_layer is not None:
+        x = x + position_layer(x, start_index=start_index)
+    return dropout_layer(x, training=training)
+
+
+def empty_cache(blocks, batch_size, max_length, dtype):
+    """One `(key, value)` pair of zeros [B, max_length, K, H] per block."""
+    cache = []
+    for block in blocks:
+        attention = block.self_attention
+        shape = (batch_size, max_length, attention._kv_heads, attention.key_dim)
+        cache.append((ops.zeros(shape, dtype), ops.zeros(shape, dtype)))
+    return tuple(cache)
+
+
+def to_logits(token_embedding, x):
+    logits = token_embedding(x, reverse=True)  # [B, T, V]
+    # Keep logits in float32 under mixed precision so the softmax is stable.
+    return ops.cast(logits, "float32")

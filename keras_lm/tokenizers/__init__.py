@@ -1,0 +1,23 @@
+"""Train SentencePiece models and tokenize in the TensorFlow graph."""
+
+from keras_lm.tokenizers.sentencepiece_tokenizer import (
+    SentencePieceTokenizer,
+    check_vocabulary_matches,
+)
+from keras_lm.tokenizers.train import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    train_sentencepiece,
+)
+
+__all__ = [
+    "BOS_ID",
+    "EOS_ID",
+    "PAD_ID",
+    "UNK_ID",
+    "SentencePieceTokenizer",
+    "check_vocabulary_matches",
+    "train_sentencepiece",
+]

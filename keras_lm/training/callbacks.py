@@ -4,6 +4,7 @@ import importlib.util
 import logging
 import math
 import os
+import time
 
 import keras
 
@@ -71,6 +72,42 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             raise RuntimeError(message)
         logger.error(message)
         self.model.stop_training = True
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training once `minutes` of wall-clock time have passed.
+
+    Checked after every training batch, so a run overshoots by at most one
+    batch (plus the end-of-epoch validation and callbacks). Under
+    multi-worker training with `keras_lm.training.train`, the workers stop
+    together as soon as one of them reaches its limit.
+
+    Args:
+        minutes: float > 0, training time budget.
+
+    Example:
+    ```python
+    model.fit(data, epochs=1000, callbacks=[keras_lm.training.TimeLimit(8)])
+    ```
+    """
+
+    def __init__(self, minutes):
+        super().__init__()
+        if not minutes or minutes <= 0:
+            raise ValueError(f"minutes must be positive. Received: minutes={minutes}")
+        self.minutes = minutes
+        self.stopped_early = False
+        self._deadline = None
+
+    def on_train_begin(self, logs=None):
+        self._deadline = time.monotonic() + 60.0 * self.minutes
+        self.stopped_early = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() >= self._deadline:
+            logger.info("Time limit of %s minutes reached; stopping.", self.minutes)
+            self.stopped_early = True
+            self.model.stop_training = True
 
 
 def default_callbacks(

@@ -9,16 +9,21 @@ the same metric objects, driven by a `keras.callbacks.CallbackList`.
 
 Supported: epochs, `steps_per_epoch` (one iterator kept across epochs, as fit
 does) or one pass over the data per epoch, validation data and
-`validation_steps`, `initial_epoch`, `model.stop_training`, train/test/epoch
-callback hooks with a logs dict (loss and metrics, globally reduced, identical
-on every worker), ProgbarLogger on the chief, History, BackupAndRestore
-(restores at epoch granularity, as in fit), ModelCheckpoint, TensorBoard,
-TerminateOnNaN, mixed precision (loss scaling via `optimizer.scale_loss`).
+`validation_steps`, `initial_epoch`, train/test/epoch callback hooks with a
+logs dict (loss and metrics, globally reduced, identical on every worker),
+`model.stop_training` (any worker stopping stops all of them after the same
+batch), ProgbarLogger on the chief, History, BackupAndRestore (restores at
+epoch granularity, as in fit), ModelCheckpoint, TensorBoard, TerminateOnNaN,
+mixed precision (loss scaling via `optimizer.scale_loss`). With
+`keras_lm.training.default_callbacks(..., strategy=strategy)` only the chief
+writes the shared paths; other workers write under `workers/<task>/`.
 
 Not supported: `steps_per_execution` > 1 and XLA (each step is a plain
 `tf.function`: collectives inside XLA clusters are not available on every
-device type), `class_weight`, `validation_split`, `validation_freq`, and
-mid-epoch resumption (BackupAndRestore, like fit, restarts the epoch).
+device type), `class_weight`, `validation_split`, `validation_freq`, numpy or
+generator inputs (pass a `tf.data.Dataset`), mid-epoch resumption
+(BackupAndRestore, like fit, restarts the epoch), and clipping of the summed
+gradient (Keras clips each replica's share, as in fit).
 """
 
 import keras
@@ -115,10 +120,11 @@ def fit_multi_worker(
             train_step(batch)
             logs = _read(trackers)
             callback_list.on_train_batch_end(step, logs)
+            model.stop_training = _any_worker(strategy, model.stop_training)
             if model.stop_training:
                 break
         epoch_logs = dict(logs)
-        if val_dist is not None and not model.stop_training:
+        if val_dist is not None:
             val_logs = _evaluate(
                 val_dist, validation_steps, test_step, trackers, callback_list
             )
@@ -201,6 +207,16 @@ def _step_function(model, strategy, loss_tracker, metrics, training):
         strategy.run(replica_step, args=(batch,))
 
     return step
+
+
+def _any_worker(strategy, stop):
+    """True on every worker when `stop` is True on any of them.
+
+    A callback may stop one worker only (a time limit reads its own clock); a
+    worker that went on alone would wait forever in the next all-reduce.
+    """
+    votes = strategy.run(lambda: tf.constant(1.0 if stop else 0.0))
+    return bool(strategy.reduce(tf.distribute.ReduceOp.SUM, votes, axis=None) > 0)
 
 
 def _reset(trackers):

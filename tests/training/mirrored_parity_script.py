@@ -21,13 +21,6 @@ import training_helpers  # noqa: E402
 from keras_lm import training  # noqa: E402
 
 STEPS = 3
-COMPILE = {
-    "learning_rate": 0.05,
-    # Keras clips each replica's share of the gradient before summing them;
-    # clipping off keeps the comparison about the loss normalization.
-    "global_clipnorm": None,
-    "jit_compile": True,
-}
 
 
 class StepLosses(keras.callbacks.Callback):
@@ -54,32 +47,18 @@ def run(strategy, initial_weights, build_model_fn):
         epochs=1,
         strategy=strategy,
         callbacks=[recorder],
-        compile_options=COMPILE,
+        compile_options=training_helpers.PARITY_COMPILE,
         verbose=0,
     )
     return np.array(recorder.losses), history.model.get_weights()
 
 
-def main(path, use_real_model):
+def main(path):
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
-    if use_real_model:
-        from keras_lm import models
-
-        def build_model_fn():
-            return models.TransformerSeq2Seq(
-                vocabulary_size=training_helpers.VOCAB,
-                num_layers=1,
-                num_heads=2,
-                hidden_dim=8,
-                intermediate_dim=16,
-                max_sequence_length=16,
-                dropout=0.0,
-            )
-    else:
-        build_model_fn = training_helpers.tiny_seq2seq
+    build_model_fn = training_helpers.tiny_transformer
     keras.utils.set_random_seed(0)
     initial_weights = build_model_fn().get_weights()
     single_losses, single_weights = run(
@@ -92,10 +71,10 @@ def main(path, use_real_model):
         replicas=mirrored.num_replicas_in_sync,
         single_losses=single_losses,
         mirrored_losses=mirrored_losses,
-        **{f"single_{i}": w for i, w in enumerate(single_weights)},
-        **{f"mirrored_{i}": w for i, w in enumerate(mirrored_weights)},
+        **{f"single_weight_{i}": w for i, w in enumerate(single_weights)},
+        **{f"mirrored_weight_{i}": w for i, w in enumerate(mirrored_weights)},
     )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], use_real_model=len(sys.argv) > 2 and sys.argv[2] == "real")
+    main(sys.argv[1])

@@ -27,7 +27,7 @@ def main(out_dir):
 
     def build_model():
         keras.utils.set_random_seed(0)
-        return training_helpers.tiny_seq2seq()
+        return training_helpers.tiny_transformer()
 
     history = training.train(
         build_model,
@@ -35,8 +35,13 @@ def main(out_dir):
         validation_data=training_helpers.translation_dataset(8, batch_size=4, seed=2),
         epochs=2,
         strategy=strategy,
-        output_dir=os.path.join(out_dir, "run"),
-        compile_options={"learning_rate": 0.05},
+        # Only worker 1 asks to stop; worker 0 must stop with it or it would
+        # wait forever in the next all-reduce.
+        callbacks=training.default_callbacks(
+            os.path.join(out_dir, "run"), monitor="val_loss", strategy=strategy
+        )
+        + [training_helpers.StopAt(epoch=1, batch=1, only_task=1)],
+        compile_options=training_helpers.PARITY_COMPILE,
         verbose=0,
     )
     weights = history.model.get_weights()

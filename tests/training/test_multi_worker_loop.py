@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import training_helpers
 
 from keras_lm import training
 from keras_lm.training import multi_worker
+from tests.training import training_helpers
 
 COMPILE = {"learning_rate": 0.05, "jit_compile": False}
 

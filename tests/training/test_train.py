@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import training_helpers
 
 from keras_lm import training
 from keras_lm.losses import MaskedSparseCategoricalCrossentropy
 from keras_lm.schedules import InverseSqrtWarmup
+from tests.training import training_helpers
 
 V = training_helpers.VOCAB
 

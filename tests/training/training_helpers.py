@@ -3,6 +3,9 @@
 Notation: B = batch, S = source length, T = target length, V = vocabulary.
 """
 
+import json
+import os
+
 import keras
 import numpy as np
 
@@ -23,6 +26,60 @@ def tiny_seq2seq(vocabulary_size=VOCAB, hidden_dim=DIM, dropout=0.0):
     return keras.Model(
         {"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids}, logits
     )
+
+
+def tiny_transformer(vocabulary_size=VOCAB, hidden_dim=DIM):
+    """The real keras_lm TransformerSeq2Seq at a CPU-test size, no dropout."""
+    from keras_lm.models import TransformerSeq2Seq
+
+    return TransformerSeq2Seq(
+        vocabulary_size=vocabulary_size,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=16,
+        dropout=0.0,
+    )
+
+
+# compile_model options for runs whose weights are compared across strategies.
+PARITY_COMPILE = {
+    "learning_rate": 0.05,
+    # Keras clips each replica's share of the gradient before summing them;
+    # clipping off keeps the comparison about the loss normalization.
+    "global_clipnorm": None,
+    # Attention key biases have an exactly zero gradient (softmax ignores a
+    # shift shared by all keys). With epsilon=1e-9 Adam turns their float
+    # round-off, which depends on the summation order, into full-size steps.
+    "epsilon": 1e-3,
+    # XLA compile time would dominate these few-step runs.
+    "jit_compile": False,
+}
+
+
+class StopAt(keras.callbacks.Callback):
+    """Sets `stop_training` after (epoch, batch), on one worker task or all."""
+
+    def __init__(self, epoch, batch, only_task=None):
+        super().__init__()
+        self.epoch, self.batch, self.only_task = epoch, batch, only_task
+        self._current_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self._current_epoch, batch) != (self.epoch, self.batch):
+            return
+        if self.only_task is None or self.only_task == _task_index():
+            self.model.stop_training = True
+
+
+def _task_index():
+    config = os.environ.get("TF_CONFIG")
+    return json.loads(config)["task"]["index"] if config else None
 
 
 def translation_arrays(num_examples, source_length=5, target_length=6, seed=0):

@@ -5,7 +5,7 @@ backend; `train` and the multi-worker loop need TensorFlow, imported when
 they run.
 """
 
-from keras_lm.training.callbacks import StopOnNaN, default_callbacks
+from keras_lm.training.callbacks import StopOnNaN, TimeLimit, default_callbacks
 from keras_lm.training.compile import (
     compile_model,
     default_metrics,
@@ -23,6 +23,7 @@ __all__ = [
     "MaskedSparseCategoricalCrossentropy",
     "Perplexity",
     "StopOnNaN",
+    "TimeLimit",
     "WarmupCosine",
     "compile_model",
     "default_callbacks",

@@ -52,6 +52,7 @@ class Recorder(keras.callbacks.Callback):
         self.events.append("train_end")
 
 
+@pytest.mark.slow
 def test_loop_matches_model_fit(strategy):
     train_data = training_helpers.translation_dataset(12, batch_size=4, seed=1)
     val_data = training_helpers.translation_dataset(8, batch_size=4, seed=2)

@@ -214,3 +214,20 @@ def test_nan_raise_keeps_the_backup_to_resume_from(tmp_path):
         verbose=0,
     )
     assert resumed.epoch == [1, 2]
+
+
+def test_time_limit_stops_after_the_batch_that_crosses_it():
+    limit = training.TimeLimit(minutes=1e-9)
+    history = training.train(
+        training_helpers.tiny_seq2seq,
+        training_helpers.translation_dataset(12, batch_size=4),
+        epochs=3,
+        callbacks=[limit],
+        compile_options={"learning_rate": 1e-2, "jit_compile": False},
+        verbose=0,
+    )
+    assert limit.stopped_early
+    assert history.epoch == [0]
+    assert int(history.model.optimizer.iterations) == 1
+    with pytest.raises(ValueError, match="minutes=0"):
+        training.TimeLimit(minutes=0)

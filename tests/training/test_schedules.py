@@ -1,0 +1,90 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lm.schedules import InverseSqrtWarmup, WarmupCosine
+
+pytestmark = pytest.mark.multibackend
+
+
+def _values(schedule, steps):
+    return np.array([float(schedule(step)) for step in steps])
+
+
+def test_inverse_sqrt_matches_the_paper_formula():
+    schedule = InverseSqrtWarmup(hidden_dim=512, warmup_steps=4000, scale=2.0)
+    for step in (1, 10, 3999, 4000, 4001, 100_000):
+        expected = 2.0 * 512**-0.5 * min(step**-0.5, step * 4000**-1.5)
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-6)
+
+
+def test_inverse_sqrt_peaks_at_warmup_and_is_finite_at_zero():
+    schedule = InverseSqrtWarmup(hidden_dim=64, warmup_steps=100)
+    values = _values(schedule, range(0, 400))
+    assert np.all(np.isfinite(values)) and values[0] > 0
+    assert int(np.argmax(values)) == 100
+    np.testing.assert_allclose(values.max(), (64 * 100) ** -0.5, rtol=1e-6)
+
+
+def test_warmup_cosine_shape():
+    schedule = WarmupCosine(
+        peak_learning_rate=1e-3,
+        warmup_steps=10,
+        total_steps=110,
+        final_learning_rate=1e-4,
+    )
+    values = _values(schedule, range(0, 131))
+    assert np.all(np.isfinite(values))
+    assert values[0] == 0.0
+    np.testing.assert_allclose(values[5], 5e-4, rtol=1e-6)
+    assert int(np.argmax(values)) == 10
+    np.testing.assert_allclose(values[10], 1e-3, rtol=1e-6)
+    halfway = 1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 0.5))
+    np.testing.assert_allclose(values[60], halfway, rtol=1e-5)
+    np.testing.assert_allclose(values[110:], 1e-4, rtol=1e-5)
+    assert np.all(np.diff(values[10:111]) <= 1e-12)
+
+
+def test_warmup_cosine_without_warmup_starts_at_peak():
+    schedule = WarmupCosine(peak_learning_rate=1.0, warmup_steps=0, total_steps=10)
+    np.testing.assert_allclose(_values(schedule, [0, 10]), [1.0, 0.0], atol=1e-6)
+
+
+def test_schedules_drive_an_optimizer():
+    schedule = InverseSqrtWarmup(hidden_dim=16, warmup_steps=10)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule)
+    np.testing.assert_allclose(
+        float(optimizer.learning_rate), float(schedule(0)), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        InverseSqrtWarmup(hidden_dim=32, warmup_steps=8, scale=0.5),
+        WarmupCosine(1e-3, 5, 50, final_learning_rate=1e-5),
+    ],
+)
+def test_config_round_trip(schedule):
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(schedule)
+    )
+    assert type(restored) is type(schedule)
+    assert restored.get_config() == schedule.get_config()
+    np.testing.assert_allclose(float(restored(7)), float(schedule(7)), rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: InverseSqrtWarmup(hidden_dim=0), "hidden_dim=0"),
+        (lambda: InverseSqrtWarmup(64, warmup_steps=-1), "warmup_steps=-1"),
+        (lambda: WarmupCosine(1e-3, 10, 10), "total_steps=10"),
+        (lambda: WarmupCosine(1e-3, 1, 10, final_learning_rate=1.0), "final_"),
+    ],
+)
+def test_bad_arguments_are_named(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()

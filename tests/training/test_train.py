@@ -1,0 +1,233 @@
+import logging
+import os
+from types import SimpleNamespace
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lm import training
+from keras_lm.losses import MaskedSparseCategoricalCrossentropy
+from keras_lm.schedules import InverseSqrtWarmup
+from tests.training import training_helpers
+
+V = training_helpers.VOCAB
+
+
+def tiny_lm(hidden_dim=8):
+    """Position-wise LM: a token's logits do not depend on the padding after it."""
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    hidden = keras.layers.Embedding(V, hidden_dim)(token_ids)
+    logits = keras.layers.Dense(V)(keras.layers.Dense(hidden_dim, "tanh")(hidden))
+    return keras.Model({"token_ids": token_ids}, logits)
+
+
+def lm_batch(extra_padding, with_sample_weight=True):
+    tokens = np.array([[5, 3, 7, 2], [4, 6, 0, 0]], "int32")
+    tokens = np.pad(tokens, ((0, 0), (0, extra_padding)))
+    labels = np.pad(tokens[:, 1:], ((0, 0), (0, 1)))
+    batch = ({"token_ids": tokens}, labels)
+    if with_sample_weight:
+        batch += ((labels != 0).astype("float32"),)
+    return tf.data.Dataset.from_tensors(batch)
+
+
+class HiddenDimModel(keras.Model):
+    """A functional model whose config names its width, as keras_lm models do."""
+
+    def __init__(self, hidden_dim=8, **kwargs):
+        token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+        logits = keras.layers.Dense(V)(keras.layers.Embedding(V, hidden_dim)(token_ids))
+        super().__init__({"token_ids": token_ids}, logits, **kwargs)
+        self.hidden_dim = hidden_dim
+
+    def get_config(self):
+        return {"hidden_dim": self.hidden_dim}
+
+
+def test_compile_model_defaults_follow_the_paper():
+    model = training.compile_model(HiddenDimModel(hidden_dim=16), warmup_steps=10)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.9, 0.98, 1e-9)
+    assert optimizer.global_clipnorm == 1.0
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, InverseSqrtWarmup)
+    assert (schedule.hidden_dim, schedule.warmup_steps) == (16, 10)
+    assert isinstance(model.loss, MaskedSparseCategoricalCrossentropy)
+    assert model.loss.label_smoothing == 0.1
+    assert model.jit_compile
+
+
+def test_compile_model_without_hidden_dim_asks_for_a_learning_rate():
+    with pytest.raises(ValueError, match="Pass learning_rate="):
+        training.compile_model(tiny_lm())
+
+
+@pytest.mark.parametrize("with_sample_weight", [False, True])
+def test_fit_and_evaluate_report_the_masked_mean(with_sample_weight):
+    keras.utils.set_random_seed(0)
+    model = tiny_lm()
+    training.compile_model(
+        model, learning_rate=1e-2, label_smoothing=0.1, jit_compile=False
+    )
+    short, long = (lm_batch(extra, with_sample_weight) for extra in (0, 6))
+    evaluated = [model.evaluate(d, verbose=0, return_dict=True) for d in (short, long)]
+    for key in ("loss", "accuracy", "perplexity"):
+        np.testing.assert_allclose(evaluated[0][key], evaluated[1][key], rtol=1e-5)
+    x, y, *_ = next(iter(short))
+    direct = model.loss(y, model(x))
+    np.testing.assert_allclose(evaluated[0]["loss"], float(direct), rtol=1e-5)
+
+    weights = model.get_weights()
+    fitted = []
+    for data in (short, long):
+        model.set_weights(weights)
+        fitted.append(model.fit(data, epochs=1, verbose=0).history["loss"][0])
+    np.testing.assert_allclose(fitted[0], fitted[1], rtol=1e-5)
+    np.testing.assert_allclose(fitted[0], evaluated[0]["loss"], rtol=1e-5)
+
+
+def test_mixed_precision_trains_with_float32_loss():
+    assert training.set_mixed_precision(True) == "mixed_bfloat16"
+    model = tiny_lm()
+    assert model.layers[-1].compute_dtype == "bfloat16"
+    training.compile_model(model, learning_rate=1e-2, jit_compile=False)
+    history = model.fit(lm_batch(2), epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert training.set_mixed_precision(False) == "float32"
+    with pytest.raises(ValueError, match="dtype='int8'"):
+        training.set_mixed_precision(True, dtype="int8")
+
+
+def test_default_callbacks(tmp_path):
+    callbacks = training.default_callbacks(str(tmp_path), monitor="loss")
+    types = [type(c) for c in callbacks]
+    assert types[:3] == [
+        training.StopOnNaN,
+        keras.callbacks.BackupAndRestore,
+        keras.callbacks.ModelCheckpoint,
+    ]
+    backup, checkpoint = callbacks[1], callbacks[2]
+    assert backup.backup_dir == os.path.join(tmp_path, "backup")
+    assert checkpoint.filepath == os.path.join(tmp_path, "checkpoints", "model.keras")
+    assert checkpoint.monitor == "loss" and checkpoint.save_best_only
+    assert callbacks[0].raise_error
+    with pytest.raises(ValueError, match="output_dir=''"):
+        training.default_callbacks("")
+
+
+def test_default_callbacks_keep_non_chief_workers_apart(tmp_path):
+    strategy = mock.create_autospec(
+        tf.distribute.MultiWorkerMirroredStrategy, instance=True
+    )
+    strategy.cluster_resolver = SimpleNamespace(
+        task_type="worker",
+        task_id=1,
+        cluster_spec=lambda: tf.train.ClusterSpec({"worker": ["a:1", "b:2"]}),
+    )
+    callbacks = training.default_callbacks(str(tmp_path), strategy=strategy)
+    assert callbacks[1].backup_dir == os.path.join(
+        tmp_path, "workers", "worker_1", "backup"
+    )
+
+
+@pytest.mark.slow
+def test_train_end_to_end_learns_and_checkpoints(tmp_path):
+    def build_model():
+        keras.utils.set_random_seed(0)
+        return training_helpers.tiny_seq2seq()
+
+    data = training_helpers.translation_dataset(16, batch_size=4)
+    history = training.train(
+        build_model,
+        data,
+        validation_data=data,
+        epochs=4,
+        output_dir=str(tmp_path),
+        compile_options={"learning_rate": 0.05, "label_smoothing": 0.0},
+        verbose=0,
+    )
+    logs = history.history
+    assert set(logs) >= {"loss", "accuracy", "perplexity", "val_loss"}
+    assert logs["loss"][-1] < logs["loss"][0]
+    assert logs["val_perplexity"][-1] < logs["val_perplexity"][0]
+    assert os.path.exists(os.path.join(tmp_path, "checkpoints", "model.keras"))
+    # BackupAndRestore deletes its backup after a run that ends normally.
+    assert not os.path.exists(os.path.join(tmp_path, "backup"))
+    assert isinstance(history.model, keras.Model)
+
+
+def test_train_rejects_a_model_instead_of_a_builder():
+    with pytest.raises(ValueError, match="zero-argument callable"):
+        training.train(tiny_lm(), lm_batch(0))
+
+
+def nan_at_batch(bad_batch, num_batches=4):
+    """Translation batches whose sample weights are NaN in batch `bad_batch`."""
+    inputs, labels, weights = training_helpers.translation_arrays(4 * num_batches)
+    weights[4 * bad_batch] = np.nan
+    return tf.data.Dataset.from_tensor_slices((inputs, labels, weights)).batch(4)
+
+
+def test_nan_loss_stops_training_and_names_the_step(caplog):
+    guard = training.StopOnNaN()
+    with caplog.at_level(logging.ERROR, logger="keras_lm"):
+        history = training.train(
+            training_helpers.tiny_seq2seq,
+            nan_at_batch(2),
+            epochs=3,
+            callbacks=[guard],
+            compile_options={"learning_rate": 1e-2, "jit_compile": False},
+            verbose=0,
+        )
+    assert (guard.stopped_epoch, guard.stopped_batch, guard.stopped_step) == (0, 2, 2)
+    assert history.epoch == [0]
+    assert "training step 2 (epoch 0, batch 2)" in caplog.text
+
+
+def test_nan_raise_keeps_the_backup_to_resume_from(tmp_path):
+    compile_options = {"learning_rate": 1e-2, "jit_compile": False}
+    clean = training_helpers.translation_dataset(16, batch_size=4)
+    # Epoch 0 takes the 4 clean batches; epoch 1 starts with a NaN batch.
+    poisoned = clean.concatenate(nan_at_batch(0))
+    with pytest.raises(RuntimeError, match=r"training step 4 \(epoch 1, batch 0\)"):
+        training.train(
+            training_helpers.tiny_seq2seq,
+            poisoned,
+            epochs=3,
+            steps_per_epoch=4,
+            output_dir=str(tmp_path),
+            compile_options=compile_options,
+            verbose=0,
+        )
+    assert os.path.exists(os.path.join(tmp_path, "backup"))
+    resumed = training.train(
+        training_helpers.tiny_seq2seq,
+        clean.repeat(),
+        epochs=3,
+        steps_per_epoch=4,
+        output_dir=str(tmp_path),
+        compile_options=compile_options,
+        verbose=0,
+    )
+    assert resumed.epoch == [1, 2]
+
+
+def test_time_limit_stops_after_the_batch_that_crosses_it():
+    limit = training.TimeLimit(minutes=1e-9)
+    history = training.train(
+        training_helpers.tiny_seq2seq,
+        training_helpers.translation_dataset(12, batch_size=4),
+        epochs=3,
+        callbacks=[limit],
+        compile_options={"learning_rate": 1e-2, "jit_compile": False},
+        verbose=0,
+    )
+    assert limit.stopped_early
+    assert history.epoch == [0]
+    assert int(history.model.optimizer.iterations) == 1
+    with pytest.raises(ValueError, match="minutes=0"):
+        training.TimeLimit(minutes=0)

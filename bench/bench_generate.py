@@ -89,9 +89,11 @@ def main(
     """Time both libraries; print and return one JSON-able dict."""
     keras.utils.set_random_seed(0)
     max_length = prompt_length + new_tokens
-    prompts = np.random.default_rng(0).integers(
-        4, CONFIG["vocabulary_size"], size=(batch, prompt_length)
-    ).astype("int32")
+    prompts = (
+        np.random.default_rng(0)
+        .integers(4, CONFIG["vocabulary_size"], size=(batch, prompt_length))
+        .astype("int32")
+    )
 
     ours = build_keras_lm(max_length)
 
@@ -103,8 +105,7 @@ def main(
     hub = build_keras_hub(max_length)
     hub_inputs = {
         "token_ids": np.pad(prompts, ((0, 0), (0, new_tokens))),
-        "padding_mask": np.arange(max_length)[None, :].repeat(batch, 0)
-        < prompt_length,
+        "padding_mask": np.arange(max_length)[None, :].repeat(batch, 0) < prompt_length,
     }
 
     def run_hub():

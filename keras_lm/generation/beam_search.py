@@ -147,7 +147,12 @@ def beam_search(
     state = ops.while_loop(keep_going, one_step, state + (finished_scores,))
     _, alive_tokens, alive_log_probs, _, finished_tokens, finished_scores = state
     return _rank(
-        alive_tokens, alive_log_probs, finished_tokens, finished_scores, prompt_lengths, alpha
+        alive_tokens,
+        alive_log_probs,
+        finished_tokens,
+        finished_scores,
+        prompt_lengths,
+        alpha,
     )
 
 

@@ -114,7 +114,11 @@ def generate(
     batch, width = ids.shape
     if is_seq2seq:
         num_new, row_new = _seq2seq_lengths(
-            model, width, lengths, max_new_tokens, source_length_ratio,
+            model,
+            width,
+            lengths,
+            max_new_tokens,
+            source_length_ratio,
             source_length_offset,
         )
         prompt_lengths = np.ones((batch,), "int32")
@@ -133,8 +137,16 @@ def generate(
 
     beams = num_beams if method == "beam" else 1
     use_top_p = method == "sample" and top_p is not None and top_p < 1.0
-    key = (method, beams, top_k if method == "sample" else None, use_top_p, batch,
-           width, length, is_seq2seq)
+    key = (
+        method,
+        beams,
+        top_k if method == "sample" else None,
+        use_top_p,
+        batch,
+        width,
+        length,
+        is_seq2seq,
+    )
     function = compiled.get_function(
         model,
         key,
@@ -182,8 +194,9 @@ def _lm_new_tokens(model, prompt_width, max_new_tokens):
     return max_new_tokens
 
 
-def _seq2seq_lengths(model, source_width, source_lengths, max_new_tokens, ratio,
-                     offset):
+def _seq2seq_lengths(
+    model, source_width, source_lengths, max_new_tokens, ratio, offset
+):
     """Static new-token count of the buffer, and each row's own limit [B]."""
     room = model.max_sequence_length - 1  # the target starts with BOS
     if max_new_tokens is None:
@@ -231,26 +244,40 @@ def _check_new_tokens(max_new_tokens):
 def _build(model, method, beams, top_k, use_top_p, length, is_seq2seq):
     """The Python function that `compiled.get_function` traces."""
 
-    def run(ids, prompt_lengths, row_limits, seed, temperature, top_p, alpha,
-            eos_id, bos_id):
+    def run(
+        ids, prompt_lengths, row_limits, seed, temperature, top_p, alpha, eos_id, bos_id
+    ):
         if is_seq2seq:
             tokens, step_fn, cache = _start_seq2seq(model, ids, bos_id, beams, length)
         else:
             tokens, step_fn, cache = _start_lm(model, ids, beams, length)
         if method == "beam":
             return beam_search.beam_search(
-                step_fn, cache, tokens, prompt_lengths, row_limits, beams, alpha,
+                step_fn,
+                cache,
+                tokens,
+                prompt_lengths,
+                row_limits,
+                beams,
+                alpha,
                 eos_id,
             )
         if method == "greedy":
+
             def select_fn(logits, index):
                 return sampling.greedy(logits)
         else:
+
             def select_fn(logits, index):
                 return sampling.sample(
-                    logits, seed, index, temperature, top_k=top_k,
+                    logits,
+                    seed,
+                    index,
+                    temperature,
+                    top_k=top_k,
                     top_p=top_p if use_top_p else None,
                 )
+
         return decode_loop.decode(
             step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id
         )
@@ -303,4 +330,3 @@ def _start_seq2seq(model, sources, bos_id, beams, length):
         return logits[:, 0], cache
 
     return tokens, step_fn, cache
-

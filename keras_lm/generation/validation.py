@@ -123,7 +123,8 @@ def check_options(
         raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
     if eos_id is not None and (not _is_int(eos_id) or eos_id < 0):
         raise ValueError(
-            f"eos_id must be a non-negative integer or None. Received: eos_id={eos_id!r}"
+            "eos_id must be a non-negative integer or None. "
+            f"Received: eos_id={eos_id!r}"
         )
     if method != "sample" and (top_k is not None or top_p is not None):
         raise ValueError(

@@ -84,6 +84,7 @@ def check_options(
     temperature,
     seed,
     eos_id,
+    bos_id,
     return_all_beams,
     vocabulary_size,
 ):
@@ -125,6 +126,11 @@ def check_options(
         raise ValueError(
             "eos_id must be a non-negative integer or None. "
             f"Received: eos_id={eos_id!r}"
+        )
+    if not _is_int(bos_id) or bos_id < 1:
+        raise ValueError(
+            "bos_id must be a positive integer (0 is padding). "
+            f"Received: bos_id={bos_id!r}"
         )
     if method != "sample" and (top_k is not None or top_p is not None):
         raise ValueError(

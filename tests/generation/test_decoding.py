@@ -164,7 +164,9 @@ def test_eos_stops_each_row_independently(lm):
 def _rescore_lm(model, prompt_length, sequence, alpha):
     """log P(new tokens) / lp from full forward passes."""
     tokens = _unpad(sequence)
-    logits = np.asarray(model({"token_ids": np.array([tokens], "int32")}))[0]
+    # Fixed width (padding after the tokens): one traced shape for every call.
+    ids = np.array([list(sequence) + [0] * (16 - len(sequence))], "int32")
+    logits = np.asarray(model({"token_ids": ids}))[0]
     total = sum(
         _next_log_probs(logits[t - 1])[tokens[t]]
         for t in range(prompt_length, len(tokens))

@@ -50,6 +50,7 @@ def lm():
         (PROMPTS, dict(return_all_beams=True), "return_all_beams"),
         (PROMPTS, dict(method="beam", length_penalty=-0.5), "length_penalty=-0.5"),
         (PROMPTS, dict(eos_id=-3), "eos_id=-3"),
+        (PROMPTS, dict(bos_id=0), "bos_id=0"),
         (PROMPTS, dict(source_length_ratio=1.5), "source_length_ratio=1.5"),
     ],
 )

@@ -212,3 +212,17 @@ class TransformerLM(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def generate(self, token_ids, **options):
+        """Continue right-padded prompts [B, P]; see `keras_lm.generation.generate`.
+
+        Options are those of `keras_lm.generation.generate`: `max_new_tokens`,
+        `method` ("greedy", "sample", "beam"), `num_beams`, `length_penalty`,
+        `top_k`, `top_p`, `temperature`, `seed`, `eos_id`, `return_all_beams`.
+
+        Example:
+        >>> model.generate([[2, 17, 9]], max_new_tokens=8, method="beam")
+        """
+        from keras_lm.generation import generate
+
+        return generate(self, token_ids, **options)

@@ -312,3 +312,18 @@ class TransformerSeq2Seq(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def generate(self, encoder_token_ids, **options):
+        """Translate right-padded sources [B, S]; see `keras_lm.generation.generate`.
+
+        Targets start from BOS (2). Options are those of
+        `keras_lm.generation.generate`, including `source_length_ratio` and
+        `source_length_offset` to bound each target by its source's length.
+
+        Example:
+        >>> model.generate(source_ids, method="beam", num_beams=4,
+        ...                source_length_ratio=1.5, source_length_offset=10)
+        """
+        from keras_lm.generation import generate
+
+        return generate(self, encoder_token_ids, **options)

@@ -1,0 +1,13 @@
+"""Decoding with a key/value cache: greedy, beam search and sampling.
+
+`generate(model, token_ids, ...)` decodes from a `TransformerLM` (prompts) or a
+`TransformerSeq2Seq` (source sentences) inside one compiled loop, cached per
+model and static configuration; `trace_count()` tells how often such a loop
+was traced.
+"""
+
+from keras_lm.generation.beam_search import length_penalty
+from keras_lm.generation.compiled import trace_count
+from keras_lm.generation.generate import generate
+
+__all__ = ["generate", "length_penalty", "trace_count"]

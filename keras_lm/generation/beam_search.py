@@ -1,0 +1,186 @@
+"""Beam search with the GNMT length penalty and per-beam finishing.
+
+Notation: B rows, W beams per row, L buffer length, V vocabulary.
+
+A hypothesis Y scores log P(Y | X) / lp(Y) with lp(Y) = ((5 + |Y|) / 6) ** alpha
+(Wu et al., 2016), |Y| counting the new tokens including EOS. Two pools of W
+hypotheses per row are kept: *alive* ones, still being extended, and
+*finished* ones, which ended with EOS and keep their score frozen. Each step
+takes the 2W best one-token extensions of the alive beams (at most W of them
+can be EOS, so W alive ones always remain), moves those ending in EOS into the
+finished pool (which keeps its W best) and keeps the W best others alive.
+A row stops when it reaches its length limit, or when no alive beam can still
+beat its worst finished hypothesis: with alpha >= 0 and log-probabilities
+<= 0, an alive beam's score can at best reach log P / lp(longest length).
+"""
+
+from keras import ops
+
+from keras_lm.generation import sampling
+from keras_lm.generation.decode_loop import read_column
+
+NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
+
+
+def length_penalty(num_tokens, alpha):
+    """GNMT lp(Y) = ((5 + |Y|) / 6) ** alpha, elementwise on a float tensor."""
+    return ops.power((5.0 + num_tokens) / 6.0, alpha)
+
+
+def _gather_beams(values, indices):
+    """values [B, M, ...], indices [B, W] -> [B, W, ...]."""
+    extra = len(ops.shape(values)) - 2
+    indices = ops.reshape(indices, ops.shape(indices) + (1,) * extra)
+    return ops.take_along_axis(values, indices, axis=1)
+
+
+def _gather_cache(cache, parents, num_beams):
+    """Reorder every [B * W, ...] cache tensor after the beams' parents [B, W]."""
+    rows = ops.shape(parents)[0]
+    offsets = ops.arange(rows, dtype="int32")[:, None] * num_beams
+    flat = ops.reshape(offsets + parents, (-1,))  # [B * W]
+    return _map_structure(lambda tensor: ops.take(tensor, flat, axis=0), cache)
+
+
+def _map_structure(fn, structure):
+    if isinstance(structure, (tuple, list)):
+        return tuple(_map_structure(fn, item) for item in structure)
+    return fn(structure)
+
+
+def beam_search(
+    step_fn,
+    cache,
+    tokens,
+    prompt_lengths,
+    row_limits,
+    num_beams,
+    alpha,
+    eos_id,
+):
+    """Search W beams per row; return them best first with their scores.
+
+    Args:
+        step_fn: `(token_ids [B * W, 1], cache, index) -> (logits [B * W, V],
+            cache)`, one cached decoder step.
+        cache: the model's cache for B * W rows (each row's cache repeated per
+            beam), filled below `min(prompt_lengths) - 1`.
+        tokens: [B, L] int32, prompts right-padded with 0.
+        prompt_lengths: [B] int32, at least 1.
+        row_limits: [B] int32, the buffer position where each row must stop.
+        num_beams: W, a static int.
+        alpha: float32 scalar tensor >= 0, the length penalty exponent.
+        eos_id: int32 scalar tensor; -1 never matches.
+
+    Returns:
+        `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
+        Hypotheses cut by the length limit without EOS rank after every
+        finished one, and are scored with their own length.
+    """
+    rows, length = ops.shape(tokens)
+    width = num_beams
+    alive_tokens = ops.repeat(tokens[:, None, :], width, axis=1)  # [B, W, L]
+    # Only beam 0 is alive at first, so the first expansion is not W copies.
+    first_beam = ops.arange(width, dtype="int32") == 0
+    alive_log_probs = ops.where(first_beam, 0.0, NEGATIVE_INFINITY)
+    alive_log_probs = ops.repeat(alive_log_probs[None, :], rows, axis=0)  # [B, W]
+    finished_tokens = ops.zeros_like(alive_tokens)
+    finished_scores = ops.full((rows, width), NEGATIVE_INFINITY, "float32")
+    longest = ops.cast(row_limits - prompt_lengths, "float32")  # [B]
+    best_possible_penalty = length_penalty(longest, alpha)
+
+    def keep_going(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
+        best_alive = alive_log_probs[:, 0] / best_possible_penalty  # [B]
+        settled = ops.min(fin_scores, axis=1) >= best_alive
+        row_done = ops.logical_or(settled, index >= row_limits)
+        return ops.logical_and(index < length, ops.logical_not(ops.all(row_done)))
+
+    def one_step(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
+        previous = ops.reshape(read_column_3d(alive_tokens, index - 1), (-1, 1))
+        logits, cache = step_fn(previous, cache, index - 1)  # [B * W, V]
+        log_probs = ops.log_softmax(sampling.mask_padding(logits), axis=-1)
+        vocabulary = ops.shape(log_probs)[-1]
+        log_probs = ops.reshape(log_probs, (rows, width, vocabulary))
+
+        # Inside its prompt a row must take the prompt token; past its limit
+        # it appends padding at no cost, which freezes its beams.
+        in_prompt = index < prompt_lengths  # [B]
+        past_limit = index >= row_limits  # [B]
+        forced = ops.where(in_prompt, read_column(tokens, index), sampling.PAD_ID)
+        forced_log_probs = ops.where(
+            ops.arange(vocabulary, dtype="int32")[None, :] == forced[:, None],
+            0.0,
+            NEGATIVE_INFINITY,
+        )  # [B, V]
+        is_forced = ops.logical_or(in_prompt, past_limit)[:, None, None]
+        log_probs = ops.where(is_forced, forced_log_probs[:, None, :], log_probs)
+
+        candidates = alive_log_probs[:, :, None] + log_probs  # [B, W, V]
+        candidates = ops.reshape(candidates, (rows, width * vocabulary))
+        top_log_probs, top_indices = ops.top_k(candidates, 2 * width)  # [B, 2W]
+        top_indices = ops.cast(top_indices, "int32")
+        parents = top_indices // vocabulary
+        new_tokens = top_indices % vocabulary
+        top_tokens = _gather_beams(alive_tokens, parents)  # [B, 2W, L]
+        top_tokens = _write_column_3d(top_tokens, index, new_tokens)
+        ends = ops.logical_and(
+            ops.equal(new_tokens, eos_id), ops.logical_not(in_prompt)[:, None]
+        )
+
+        alive_log_probs, keep = ops.top_k(
+            ops.where(ends, NEGATIVE_INFINITY, top_log_probs), width
+        )
+        alive_tokens = _gather_beams(top_tokens, keep)
+        cache = _gather_cache(cache, _gather_beams(parents, keep), width)
+
+        num_new = ops.cast(index + 1 - prompt_lengths, "float32")  # [B]
+        scores = top_log_probs / length_penalty(num_new, alpha)[:, None]
+        scores = ops.where(ends, scores, NEGATIVE_INFINITY)
+        pool_scores = ops.concatenate([fin_scores, scores], axis=1)  # [B, 3W]
+        pool_tokens = ops.concatenate([fin_tokens, top_tokens], axis=1)
+        fin_scores, keep = ops.top_k(pool_scores, width)
+        fin_tokens = _gather_beams(pool_tokens, keep)
+        return index + 1, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores
+
+    start = ops.min(prompt_lengths)
+    state = (start, alive_tokens, alive_log_probs, cache, finished_tokens)
+    state = ops.while_loop(keep_going, one_step, state + (finished_scores,))
+    _, alive_tokens, alive_log_probs, _, finished_tokens, finished_scores = state
+    return _rank(
+        alive_tokens,
+        alive_log_probs,
+        finished_tokens,
+        finished_scores,
+        prompt_lengths,
+        alpha,
+    )
+
+
+def _rank(alive_tokens, alive_log_probs, fin_tokens, fin_scores, prompt_lengths, alpha):
+    """Finished hypotheses first (already sorted), then the alive ones."""
+    rows, width, _ = ops.shape(alive_tokens)
+    # Padding is never generated, so the non-zero count is each beam's length.
+    generated = ops.sum(ops.cast(alive_tokens != sampling.PAD_ID, "int32"), axis=-1)
+    num_new = ops.cast(generated - prompt_lengths[:, None], "float32")  # [B, W]
+    alive_scores = alive_log_probs / length_penalty(num_new, alpha)
+    num_finished = ops.sum(ops.cast(fin_scores > NEGATIVE_INFINITY, "int32"), axis=1)
+    slot = ops.arange(width, dtype="int32")[None, :]  # [1, W]
+    pick = ops.where(
+        slot < num_finished[:, None], slot, width + slot - num_finished[:, None]
+    )  # [B, W] into the concatenation [finished, alive]
+    tokens = _gather_beams(ops.concatenate([fin_tokens, alive_tokens], axis=1), pick)
+    scores = _gather_beams(ops.concatenate([fin_scores, alive_scores], axis=1), pick)
+    return tokens, scores
+
+
+def read_column_3d(tokens, index):
+    """[B, W, L] -> [B, W] tokens at `index`."""
+    rows, width, _ = ops.shape(tokens)
+    zero = ops.zeros((), "int32")
+    return ops.slice(tokens, [zero, zero, index], [rows, width, 1])[:, :, 0]
+
+
+def _write_column_3d(tokens, index, column):
+    """Write [B, M] tokens at `index` into the [B, M, L] buffer."""
+    zero = ops.zeros((), "int32")
+    return ops.slice_update(tokens, [zero, zero, index], column[:, :, None])

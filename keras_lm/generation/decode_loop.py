@@ -1,0 +1,75 @@
+"""One-sequence-per-row decoding (greedy or sampling) over a key/value cache.
+
+Notation: B rows, L buffer length (longest prompt + new tokens), V vocabulary.
+
+The loop runs inside one compiled graph with static shapes: a token buffer
+[B, L] holds the right-padded prompts, and step `i` feeds the token at `i - 1`
+(writing its keys and values at cache slot `i - 1`) and writes the chosen token
+at `i`. Rows whose prompt is longer than the shortest one keep their own prompt
+token while `i` is still inside it, so each row sees exactly its prompt followed
+by its own tokens, whatever the other rows hold.
+"""
+
+from keras import ops
+
+from keras_lm.generation import sampling
+
+
+def read_column(tokens, index):
+    """[B, L] buffer -> [B] tokens at `index` (a scalar tensor)."""
+    zero = ops.zeros((), "int32")
+    column = ops.slice(tokens, [zero, index], [ops.shape(tokens)[0], 1])
+    return column[:, 0]
+
+
+def write_column(tokens, index, column):
+    """Write [B] tokens at `index` into the [B, L] buffer."""
+    zero = ops.zeros((), "int32")
+    return ops.slice_update(tokens, [zero, index], column[:, None])
+
+
+def decode(step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id):
+    """Extend every row one token per step until EOS or its length limit.
+
+    Args:
+        step_fn: `(token_ids [B, 1], cache, index) -> (logits [B, V], cache)`,
+            one cached decoder step for the tokens at position `index`.
+        cache: the model's cache, already filled for positions below
+            `min(prompt_lengths) - 1`.
+        tokens: [B, L] int32, prompts right-padded with 0.
+        prompt_lengths: [B] int32, at least 1.
+        row_limits: [B] int32, the buffer position where each row must stop
+            (prompt length + the row's largest number of new tokens).
+        select_fn: `(logits [B, V], index) -> [B]` int32 next tokens.
+        eos_id: int32 scalar tensor; -1 never matches (no EOS stop).
+
+    Returns:
+        [B, L] int32: prompts, new tokens, then 0 after EOS or the limit.
+    """
+    rows, length = ops.shape(tokens)
+    start = ops.min(prompt_lengths)
+    done = ops.zeros((rows,), "bool")
+
+    def keep_going(index, tokens, cache, done):
+        return ops.logical_and(index < length, ops.logical_not(ops.all(done)))
+
+    def one_step(index, tokens, cache, done):
+        previous = read_column(tokens, index - 1)
+        logits, cache = step_fn(previous[:, None], cache, index - 1)
+        chosen = select_fn(sampling.mask_padding(logits), index)
+        in_prompt = index < prompt_lengths
+        next_tokens = ops.where(
+            in_prompt,
+            read_column(tokens, index),
+            ops.where(done, sampling.PAD_ID, chosen),
+        )
+        tokens = write_column(tokens, index, next_tokens)
+        ended = ops.logical_and(
+            ops.logical_not(in_prompt), ops.equal(next_tokens, eos_id)
+        )
+        done = ops.logical_or(done, ended)
+        done = ops.logical_or(done, index + 1 >= row_limits)
+        return index + 1, tokens, cache, done
+
+    _, tokens, _, _ = ops.while_loop(keep_going, one_step, (start, tokens, cache, done))
+    return tokens

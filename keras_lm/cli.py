@@ -49,7 +49,9 @@ def _run(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-lm", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="keras-lm", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     translate = commands.add_parser("translate", help="translate text")
     generate = commands.add_parser("generate", help="continue prompts")

@@ -67,8 +67,9 @@ def pretraining_texts(max_documents=20000, packages=None):
     return texts
 
 
-def classification_examples(families=DEFAULT_FAMILIES, per_family=200,
-                            test_fraction=0.25):
+def classification_examples(
+    families=DEFAULT_FAMILIES, per_family=200, test_fraction=0.25
+):
     """(train, test) lists of (docstring, family) from the standard library.
 
     Each family contributes at most `per_family` examples, so classes are

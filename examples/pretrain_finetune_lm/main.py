@@ -75,11 +75,17 @@ def pretrain(config, tokenizer, documents):
     held_out = max(1, len(documents) // 20)
     validation_docs, train_docs = documents[:held_out], documents[held_out:]
     train_data = keras_lm.data.make_lm_dataset(
-        train_docs, tokenizer, config.sequence_length, config.batch_size,
+        train_docs,
+        tokenizer,
+        config.sequence_length,
+        config.batch_size,
         seed=config.seed,
     ).repeat()
     validation_data = keras_lm.data.make_lm_dataset(
-        validation_docs, tokenizer, config.sequence_length, config.batch_size,
+        validation_docs,
+        tokenizer,
+        config.sequence_length,
+        config.batch_size,
         shuffle=False,
     )
     model = build_model(config, tokenizer.vocabulary_size())
@@ -155,19 +161,24 @@ def run(config):
     train_examples, test_examples = corpus.classification_examples(
         families, per_family=config.per_family
     )
-    print(f"pretraining documents: {len(documents)}; downstream train/test: "
-          f"{len(train_examples)}/{len(test_examples)} over {len(families)} packages")
+    print(
+        f"pretraining documents: {len(documents)}; downstream train/test: "
+        f"{len(train_examples)}/{len(test_examples)} over {len(families)} packages"
+    )
 
     proto = keras_lm.tokenizers.train_sentencepiece(
-        documents, vocab_size=config.vocab_size,
+        documents,
+        vocab_size=config.vocab_size,
         output_prefix=os.path.join(config.output_dir, "spm"),
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
 
     model, perplexity_before, perplexity_after = pretrain(config, tokenizer, documents)
-    print(f"validation perplexity: {perplexity_before:.1f} before pretraining, "
-          f"{perplexity_after:.1f} after (uniform would be "
-          f"{tokenizer.vocabulary_size()})")
+    print(
+        f"validation perplexity: {perplexity_before:.1f} before pretraining, "
+        f"{perplexity_after:.1f} after (uniform would be "
+        f"{tokenizer.vocabulary_size()})"
+    )
     model.save(os.path.join(config.output_dir, "pretrained.keras"))
 
     sample = sample_text(model, tokenizer, "Returns the", config)
@@ -195,8 +206,10 @@ def run(config):
     }
     with open(os.path.join(config.output_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"downstream accuracy: pretrained+fine-tuned {pretrained_accuracy:.3f}, "
-          f"from scratch {scratch_accuracy:.3f}, chance {1 / len(families):.3f}")
+    print(
+        f"downstream accuracy: pretrained+fine-tuned {pretrained_accuracy:.3f}, "
+        f"from scratch {scratch_accuracy:.3f}, chance {1 / len(families):.3f}"
+    )
     return results
 
 
@@ -204,8 +217,11 @@ def sample_text(model, tokenizer, prompt, config):
     prompt_ids = tokenizer.tokenize([prompt]).to_tensor().numpy().astype("int32")
     limit = config.sequence_length - prompt_ids.shape[1]
     output = model.generate(
-        prompt_ids, max_new_tokens=min(config.sample_tokens, limit),
-        method="sample", top_p=0.9, seed=config.seed,
+        prompt_ids,
+        max_new_tokens=min(config.sample_tokens, limit),
+        method="sample",
+        top_p=0.9,
+        seed=config.seed,
     )
     return tokenizer.detokenize(output).numpy()[0].decode("utf-8")
 

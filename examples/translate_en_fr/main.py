@@ -51,7 +51,7 @@ def load_pairs(dataset, max_pairs=0):
     elif dataset == "ted":
         pairs = keras_lm.data.load_tfds_pairs("ted_multi_translate", split="train")
     elif dataset.startswith("tsv:"):
-        pairs = keras_lm.data.load_tsv_pairs(dataset[len("tsv:"):])
+        pairs = keras_lm.data.load_tsv_pairs(dataset[len("tsv:") :])
     else:
         raise ValueError(f"Unknown --dataset {dataset!r}. Choose {DATASETS}.")
     return list(pairs)[:max_pairs] if max_pairs else list(pairs)
@@ -75,24 +75,33 @@ def run(config):
     train_pairs, validation_pairs, test_pairs = keras_lm.data.split_pairs(
         pairs, seed=config.seed
     )
-    print(f"pairs: {len(train_pairs)} train, {len(validation_pairs)} validation, "
-          f"{len(test_pairs)} test")
+    print(
+        f"pairs: {len(train_pairs)} train, {len(validation_pairs)} validation, "
+        f"{len(test_pairs)} test"
+    )
 
     # One vocabulary for both languages, so the embedding can be shared and
     # tied to the output layer.
     spm_prefix = os.path.join(config.output_dir, "spm_en_fr")
     keras_lm.tokenizers.train_sentencepiece(
         [text for pair in train_pairs for text in pair],
-        vocab_size=config.vocab_size, output_prefix=spm_prefix,
+        vocab_size=config.vocab_size,
+        output_prefix=spm_prefix,
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(spm_prefix + ".model")
 
     train_data = keras_lm.data.make_translation_dataset(
-        train_pairs, tokenizer, config.batch_size, max_length=config.max_length,
+        train_pairs,
+        tokenizer,
+        config.batch_size,
+        max_length=config.max_length,
         seed=config.seed,
     ).repeat()
     validation_data = keras_lm.data.make_translation_dataset(
-        validation_pairs, tokenizer, config.batch_size, max_length=config.max_length,
+        validation_pairs,
+        tokenizer,
+        config.batch_size,
+        max_length=config.max_length,
         shuffle=False,
     )
 
@@ -113,7 +122,8 @@ def run(config):
         callbacks=callbacks,
         compile_options=dict(
             learning_rate=keras_lm.schedules.InverseSqrtWarmup(
-                hidden_dim=preset["hidden_dim"], warmup_steps=config.warmup_steps,
+                hidden_dim=preset["hidden_dim"],
+                warmup_steps=config.warmup_steps,
                 scale=config.learning_rate_scale,
             ),
             label_smoothing=config.label_smoothing,
@@ -125,7 +135,9 @@ def run(config):
 
     evaluation = test_pairs[: config.eval_sentences]
     hypotheses = keras_lm.generation.translate_texts(
-        model, tokenizer, [source for source, _ in evaluation],
+        model,
+        tokenizer,
+        [source for source, _ in evaluation],
         num_beams=config.num_beams,
     )
     scores = keras_lm.evaluation.score_translations(
@@ -134,7 +146,10 @@ def run(config):
 
     export_dir = os.path.join(config.output_dir, "saved_model")
     keras_lm.export.export_translator(
-        model, tokenizer, export_dir, num_beams=config.num_beams,
+        model,
+        tokenizer,
+        export_dir,
+        num_beams=config.num_beams,
         max_source_length=config.max_length,
     )
 
@@ -188,18 +203,23 @@ def main(argv=None):
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         if field.type is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=field.default)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=field.default
+            )
         else:
             parser.add_argument(flag, type=field.type, default=field.default)
     results = run(Config(**vars(parser.parse_args(argv))))
     print("\nSample translations:")
     for sample in results["samples"]:
-        print(f"  EN  {sample['english']}\n  REF {sample['reference']}\n"
-              f"  OUT {sample['keras_lm']}\n")
-    print(f"BLEU {results['bleu']:.1f}  chrF {results['chrf']:.1f} on "
-          f"{results['test_sentences']} held-out sentences "
-          f"({results['steps']} steps, {results['minutes']:.1f} min)")
+        print(
+            f"  EN  {sample['english']}\n  REF {sample['reference']}\n"
+            f"  OUT {sample['keras_lm']}\n"
+        )
+    print(
+        f"BLEU {results['bleu']:.1f}  chrF {results['chrf']:.1f} on "
+        f"{results['test_sentences']} held-out sentences "
+        f"({results['steps']} steps, {results['minutes']:.1f} min)"
+    )
     print(f"SavedModel: {results['saved_model']}")
     print(f"Plots: {', '.join(results['plots'])}")
 

@@ -29,6 +29,7 @@ def export_translator(
     max_source_length=None,
     source_length_ratio=1.5,
     source_length_offset=10,
+    jit_compile=False,
     overwrite=True,
 ):
     """Write a `TransformerSeq2Seq` and its tokenizer as a SavedModel.
@@ -51,6 +52,9 @@ def export_translator(
         source_length_ratio: a translation has at most
             `ratio * source_tokens + offset` tokens (and fits the model).
         source_length_offset: see `source_length_ratio`.
+        jit_compile: compile the decoding loop with XLA when the export runs.
+            Faster under `tf.saved_model.load`, but TensorFlow Serving and
+            `saved_model_cli run` (TF1 sessions) cannot run it.
         overwrite: replace an existing export at `path`.
 
     Returns:
@@ -70,17 +74,25 @@ def export_translator(
         )
     check_vocabulary_matches(tokenizer, model.vocabulary_size)
     module = signatures.TranslatorModule(
-        model, tokenizer,
+        model,
+        tokenizer,
         num_beams=num_beams,
         length_penalty=length_penalty,
         max_source_length=max_source_length or model.max_sequence_length,
         source_length_ratio=source_length_ratio,
         source_length_offset=source_length_offset,
+        jit_compile=jit_compile,
     )
-    return _save(module, tokenizer, path, overwrite, {
-        "serving_default": module.translate,
-        "translate_ids": module.translate_ids,
-    })
+    return _save(
+        module,
+        tokenizer,
+        path,
+        overwrite,
+        {
+            "serving_default": module.translate,
+            "translate_ids": module.translate_ids,
+        },
+    )
 
 
 def export_generator(
@@ -90,6 +102,7 @@ def export_generator(
     max_new_tokens=64,
     max_prompt_length=None,
     top_k=None,
+    jit_compile=False,
     overwrite=True,
 ):
     """Write a `TransformerLM` and its tokenizer as a SavedModel.
@@ -110,6 +123,8 @@ def export_generator(
         max_prompt_length: prompt tokens kept (the last ones); defaults to
             what `max_sequence_length` leaves after `max_new_tokens`.
         top_k: optional top-k filter, fixed at export time.
+        jit_compile: compile the decoding loop with XLA (see
+            `export_translator`).
         overwrite: replace an existing export at `path`.
 
     Returns:
@@ -133,14 +148,23 @@ def export_generator(
             f"max_new_tokens={max_new_tokens}"
         )
     module = signatures.GeneratorModule(
-        model, tokenizer, max_new_tokens=max_new_tokens,
-        max_prompt_length=max_prompt_length, top_k=top_k,
+        model,
+        tokenizer,
+        max_new_tokens=max_new_tokens,
+        max_prompt_length=max_prompt_length,
+        top_k=top_k,
     )
-    return _save(module, tokenizer, path, overwrite, {
-        "serving_default": module.generate,
-        "sample": module.sample,
-        "greedy": module.greedy,
-    })
+    return _save(
+        module,
+        tokenizer,
+        path,
+        overwrite,
+        {
+            "serving_default": module.generate,
+            "sample": module.sample,
+            "greedy": module.greedy,
+        },
+    )
 
 
 def load_exported(path):
@@ -186,7 +210,8 @@ def _save(module, tokenizer, path, overwrite, functions):
             f.write(tokenizer.proto)
         module.sentencepiece_model = tf.saved_model.Asset(spm_path)
         signatures_to_save = {
-            name: function.get_concrete_function() for name, function in functions.items()
+            name: function.get_concrete_function()
+            for name, function in functions.items()
         }
         tf.saved_model.save(module, path, signatures=signatures_to_save)
     return path

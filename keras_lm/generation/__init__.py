@@ -8,6 +8,16 @@ was traced.
 
 from keras_lm.generation.beam_search import length_penalty
 from keras_lm.generation.compiled import trace_count
+from keras_lm.generation.decode_graph import build_decode_function
 from keras_lm.generation.generate import generate
+from keras_lm.generation.text import encode_sources, translate_ids, translate_texts
 
-__all__ = ["generate", "length_penalty", "trace_count"]
+__all__ = [
+    "build_decode_function",
+    "encode_sources",
+    "generate",
+    "length_penalty",
+    "trace_count",
+    "translate_ids",
+    "translate_texts",
+]

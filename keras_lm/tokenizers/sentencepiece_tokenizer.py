@@ -62,14 +62,27 @@ class SentencePieceTokenizer(keras.layers.Layer):
         # Assigning the tensorflow_text tokenizer as an attribute makes its
         # model resource a tracked child of this layer; without that,
         # tf.saved_model.save fails with an "untracked resource" error.
-        self._sentencepiece = tf_text.SentencepieceTokenizer(
-            model=self._proto, out_type=tf.int32
-        )
+        self._sentencepiece = self._make_sentencepiece()
         # Strings pass through as they are: Keras would otherwise try to
         # convert them to the layer's numeric dtype.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.built = True
+
+    def _make_sentencepiece(self):
+        return tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.int32)
+
+    def _run(self, fn):
+        try:
+            return fn(self._sentencepiece)
+        except tf.errors.NotFoundError:
+            if not tf.executing_eagerly():
+                raise
+            # tf.random.set_seed (so also keras.utils.set_random_seed) clears
+            # TensorFlow's eager kernel cache, which destroys the SentencePiece
+            # resource of every tokenizer already built. Rebuild it once.
+            self._sentencepiece = self._make_sentencepiece()
+            return fn(self._sentencepiece)
 
     def call(self, inputs):
         return self.tokenize(inputs)
@@ -81,7 +94,7 @@ class SentencePieceTokenizer(keras.layers.Layer):
         raise, they come out as the unknown id or as byte pieces.
         """
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
-        return self._sentencepiece.tokenize(inputs)
+        return self._run(lambda sentencepiece: sentencepiece.tokenize(inputs))
 
     def detokenize(self, inputs):
         """Ids to strings, reading each row only up to its first EOS.
@@ -107,7 +120,8 @@ class SentencePieceTokenizer(keras.layers.Layer):
         if self.eos_id >= 0:
             seen_eos = tf.cumsum(tf.cast(tf.equal(ids, self.eos_id), tf.int32), axis=1)
             keep &= tf.equal(seen_eos, 0)
-        text = self._sentencepiece.detokenize(tf.ragged.boolean_mask(ids, keep))
+        kept = tf.ragged.boolean_mask(ids, keep)
+        text = self._run(lambda sentencepiece: sentencepiece.detokenize(kept))
         return text[0] if single else text
 
     def vocabulary_size(self):

@@ -11,23 +11,44 @@ from tests.conftest import requires_tensorflow
 pytestmark = [requires_tensorflow, pytest.mark.slow]
 
 SENTENCES = [
-    "open the file", "save the file", "close the window", "open a new window",
-    "delete the file", "print the page", "quit the program", "save all files",
-    "the file is open", "the window is closed", "select a file", "copy the text",
+    "open the file",
+    "save the file",
+    "close the window",
+    "open a new window",
+    "delete the file",
+    "print the page",
+    "quit the program",
+    "save all files",
+    "the file is open",
+    "the window is closed",
+    "select a file",
+    "copy the text",
 ]
 FRENCH = [
-    "ouvrir le fichier", "enregistrer le fichier", "fermer la fenêtre",
-    "ouvrir une nouvelle fenêtre", "supprimer le fichier", "imprimer la page",
-    "quitter le programme", "enregistrer tous les fichiers", "le fichier est ouvert",
-    "la fenêtre est fermée", "sélectionner un fichier", "copier le texte",
+    "ouvrir le fichier",
+    "enregistrer le fichier",
+    "fermer la fenêtre",
+    "ouvrir une nouvelle fenêtre",
+    "supprimer le fichier",
+    "imprimer la page",
+    "quitter le programme",
+    "enregistrer tous les fichiers",
+    "le fichier est ouvert",
+    "la fenêtre est fermée",
+    "sélectionner un fichier",
+    "copier le texte",
 ]
 
 
 def _python(code, *args, stdin=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", code, *args], input=stdin, capture_output=True,
-        text=True, timeout=300, env=env,
+        [sys.executable, "-c", code, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -47,9 +68,14 @@ def trained(tmp_path_factory):
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
     model = keras_lm.models.TransformerSeq2Seq(
-        vocabulary_size=tokenizer.vocabulary_size(), num_encoder_layers=1,
-        num_decoder_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64,
-        max_sequence_length=24, dropout=0.0,
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=24,
+        dropout=0.0,
     )
     keras_lm.training.compile_model(model, learning_rate=3e-3, label_smoothing=0.0)
     data = keras_lm.data.make_translation_dataset(
@@ -64,19 +90,44 @@ def trained(tmp_path_factory):
 def _in_process_ids(model, tokenizer, texts, num_beams=3):
     import keras_lm
 
-    sources = [list(tokenizer.tokenize(t).numpy())[:23] + [tokenizer.eos_id] for t in texts]
+    sources = [
+        list(tokenizer.tokenize(t).numpy())[:23] + [tokenizer.eos_id] for t in texts
+    ]
     width = 24
     ids = np.zeros((len(texts), width), "int32")
     for row, source in enumerate(sources):
         ids[row, : len(source)] = source
     return keras_lm.generation.generate(
-        model, ids, method="beam" if num_beams > 1 else "greedy", num_beams=num_beams,
-        length_penalty=0.6, max_new_tokens=23, source_length_ratio=1.5,
+        model,
+        ids,
+        method="beam" if num_beams > 1 else "greedy",
+        num_beams=num_beams,
+        length_penalty=0.6,
+        max_new_tokens=23,
+        source_length_ratio=1.5,
         source_length_offset=10,
     )
 
 
-LOAD_AND_TRANSLATE = """
+# keras_lm and keras_hub are made unimportable, as on a serving machine that
+# has only TensorFlow and tensorflow_text. (Keras itself cannot be blocked:
+# tensorflow_text 2.21 builds tf.keras layers when it is imported.)
+BLOCK_LIBRARIES = """
+import importlib.abc, sys
+class _Hide(importlib.abc.MetaPathFinder):
+    def __init__(self, inner):
+        self.inner = inner
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras_lm", "keras_hub"):
+            return None
+        find = getattr(self.inner, "find_spec", None)
+        return find(name, path, target) if find else None
+sys.meta_path[:] = [_Hide(finder) for finder in sys.meta_path]
+"""
+
+LOAD_AND_TRANSLATE = (
+    BLOCK_LIBRARIES
+    + """
 import json, sys
 import tensorflow as tf
 import tensorflow_text  # registers the SentencePiece ops
@@ -84,10 +135,11 @@ loaded = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.stdin.read())
 out = loaded.signatures["serving_default"](text=tf.constant(texts))["translation"]
 ids = loaded.signatures["translate_ids"](text=tf.constant(texts))["token_ids"]
-assert not any(m.split(".")[0] in ("keras", "keras_lm", "keras_hub") for m in sys.modules)
+assert not any(m.split(".")[0] in ("keras_lm", "keras_hub") for m in sys.modules)
 print(json.dumps({"text": [t.decode("utf-8") for t in out.numpy()],
                   "ids": ids.numpy().tolist()}))
 """
+)
 
 
 def test_fresh_process_with_tensorflow_only_translates_like_the_model(trained):
@@ -99,11 +151,25 @@ def test_fresh_process_with_tensorflow_only_translates_like_the_model(trained):
     width = min(exported_ids.shape[1], expected_ids.shape[1])
     np.testing.assert_array_equal(exported_ids[:, :width], expected_ids[:, :width])
     assert not exported_ids[:, width:].any() and not expected_ids[:, width:].any()
-    expected_text = [t.decode("utf-8") for t in tokenizer.detokenize(expected_ids).numpy()]
+    expected_text = [
+        t.decode("utf-8") for t in tokenizer.detokenize(expected_ids).numpy()
+    ]
     assert result["text"] == expected_text
     # The model learned something: most training sentences come back right.
-    assert sum(a == b for a, b in zip(result["text"], ["ouvrir le fichier",
-               "fermer la fenêtre", "enregistrer tous les fichiers"])) >= 2
+    assert (
+        sum(
+            a == b
+            for a, b in zip(
+                result["text"],
+                [
+                    "ouvrir le fichier",
+                    "fermer la fenêtre",
+                    "enregistrer tous les fichiers",
+                ],
+            )
+        )
+        >= 2
+    )
 
 
 def test_hostile_inputs_return_strings(trained):
@@ -117,21 +183,33 @@ def test_hostile_inputs_return_strings(trained):
 def test_saved_model_cli_shows_and_runs_the_signature(trained):
     _, _, path = trained
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    shown = subprocess.run([cli, "show", "--dir", path, "--all"], capture_output=True,
-                           text=True, timeout=300)
+    shown = subprocess.run(
+        [cli, "show", "--dir", path, "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
     serving = shown.stdout.split("signature_def['serving_default']")[1].split(
-        "signature_def[")[0]
+        "signature_def["
+    )[0]
     assert "inputs['text'] tensor_info:\n        dtype: DT_STRING" in serving
     assert "outputs['translation'] tensor_info:\n        dtype: DT_STRING" in serving
     # saved_model_cli itself, with the SentencePiece ops registered first.
     run = _python(
-        "import sys, tensorflow_text\n"
+        BLOCK_LIBRARIES + "import sys, tensorflow_text\n"
         "from tensorflow.python.tools import saved_model_cli\n"
         "sys.argv = ['saved_model_cli'] + sys.argv[1:]\n"
         "saved_model_cli.main()",
-        "run", "--dir", path, "--tag_set", "serve", "--signature_def",
-        "serving_default", "--input_exprs", "text=['open the file']",
+        "run",
+        "--dir",
+        path,
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "serving_default",
+        "--input_exprs",
+        "text=['open the file']",
     )
     assert "translation" in run and "b'" in run
 
@@ -160,8 +238,12 @@ def test_export_checks_model_kind_and_vocabulary(trained):
     with pytest.raises(ValueError, match="export_translator"):
         keras_lm.export.export_generator(model, tokenizer, "/tmp/unused")
     lm = keras_lm.models.TransformerLM(
-        vocabulary_size=tokenizer.vocabulary_size() + 5, num_layers=1, num_heads=2,
-        hidden_dim=8, intermediate_dim=16, max_sequence_length=16,
+        vocabulary_size=tokenizer.vocabulary_size() + 5,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
     )
     with pytest.raises(ValueError, match=str(tokenizer.vocabulary_size() + 5)):
         keras_lm.export.export_generator(lm, tokenizer, "/tmp/unused")

@@ -152,3 +152,13 @@ def test_check_vocabulary_matches(tokenizer):
     check_vocabulary_matches(tokenizer, model_vocabulary_size=100)
     with pytest.raises(ValueError, match=r"vocabulary_size\(\)=100.*=128"):
         check_vocabulary_matches(tokenizer, model_vocabulary_size=128)
+
+
+def test_survives_reseeding_after_construction(proto):
+    # keras.utils.set_random_seed clears TensorFlow's eager kernel cache, which
+    # destroyed the SentencePiece resource of tokenizers built before it.
+    tokenizer = SentencePieceTokenizer(proto)
+    expected = tokenizer.tokenize("le chat dort").numpy()
+    keras.utils.set_random_seed(3)
+    np.testing.assert_array_equal(tokenizer.tokenize("le chat dort").numpy(), expected)
+    assert tokenizer.detokenize(expected).numpy().decode() == "le chat dort"

@@ -110,12 +110,15 @@ def peak_matmul_flops(size=2048, repeats=5):
     return chain * 2 * size**3 / best
 
 
-def interleaved(runners, rounds):
+def interleaved(runners, rounds, between=None):
     """Time `runners` (name -> zero-arg callable returning a work count) in
-    alternating order; returns name -> list of work/second, one per round."""
+    alternating order; returns name -> list of work/second, one per round.
+    `between`, if given, runs before each round (e.g. to sample the peak)."""
     names = list(runners)
     rates = {name: [] for name in names}
     for r in range(rounds):
+        if between is not None:
+            between()
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
             start = time.perf_counter()
@@ -127,6 +130,16 @@ def interleaved(runners, rounds):
 def median_ratio(numerator, denominator):
     """Median over rounds of the paired ratio numerator[r] / denominator[r]."""
     return statistics.median(a / b for a, b in zip(numerator, denominator))
+
+
+def summarize(rates_a, rates_b):
+    """Ratio estimates of A over B that resist load from other processes:
+    the median paired ratio, and the ratio of the best windows (the least
+    disturbed ones, closest to what each would do on an idle machine)."""
+    return {
+        "median_paired": round(median_ratio(rates_a, rates_b), 3),
+        "best": round(max(rates_a) / max(rates_b), 3),
+    }
 
 
 def emit(record):

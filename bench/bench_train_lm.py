@@ -128,7 +128,7 @@ def main(argv=None):
         for _ in range(args.warmup):
             model.train_on_batch(*batch[:2], sample_weight=batch[2])
         runners[name] = runner
-    steps_per_s = common.interleaved(
+    steps_per_s, steps_per_cpu_s = common.interleaved(
         runners,
         args.rounds,
         between=lambda: peaks.append(common.peak_matmul_flops(repeats=2)),
@@ -146,9 +146,15 @@ def main(argv=None):
         "config": {**config, "dropout": args.dropout, "optimizer": "AdamW"},
         "tokens_per_s_best": {n: round(v, 1) for n, v in best.items()},
         "tokens_per_s_median": {n: round(v, 1) for n, v in median.items()},
-        "ratio_keras_lm_over_keras_hub": common.summarize(
-            tokens["keras_lm"], tokens["keras_hub_gpt2"]
-        ),
+        "ratio_keras_lm_over_keras_hub": {
+            **common.summarize(tokens["keras_lm"], tokens["keras_hub_gpt2"]),
+            "cpu_time": round(
+                common.median_ratio(
+                    steps_per_cpu_s["keras_lm"], steps_per_cpu_s["keras_hub_gpt2"]
+                ),
+                3,
+            ),
+        },
         "params": params,
         "flops_per_token": flops_per_token,
         "peak_matmul_gflops": round(peak / 1e9, 1),

@@ -112,19 +112,27 @@ def peak_matmul_flops(size=2048, repeats=5):
 
 def interleaved(runners, rounds, between=None):
     """Time `runners` (name -> zero-arg callable returning a work count) in
-    alternating order; returns name -> list of work/second, one per round.
-    `between`, if given, runs before each round (e.g. to sample the peak)."""
+    alternating order (A, B, B, A, ...). `between`, if given, runs before each
+    round (e.g. to sample the peak).
+
+    Returns (wall, cpu): name -> list of work per wall second, and work per
+    CPU second of this process (all threads), one per round. Under load from
+    other processes, wall rates drop while CPU rates barely move, so the CPU
+    ratio is the steadier comparison; both are reported.
+    """
     names = list(runners)
-    rates = {name: [] for name in names}
+    wall = {name: [] for name in names}
+    cpu = {name: [] for name in names}
     for r in range(rounds):
         if between is not None:
             between()
         order = names if r % 2 == 0 else names[::-1]
         for name in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             work = runners[name]()
-            rates[name].append(work / (time.perf_counter() - start))
-    return rates
+            wall[name].append(work / (time.perf_counter() - start))
+            cpu[name].append(work / (time.process_time() - start_cpu))
+    return wall, cpu
 
 
 def median_ratio(numerator, denominator):

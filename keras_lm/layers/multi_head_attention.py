@@ -176,13 +176,16 @@ class MultiHeadAttention(keras.layers.Layer):
         start = 0 if cache_update_index is None else cache_update_index
         query_length = ops.shape(query)[1]
 
-        q = apply_per_token(self.query_dense, query)  # [B, T, N, H]
-        if cache is not None and cache_update_index is None:
-            k, v = cache  # precomputed cross-attention keys/values, [B, S, K, H]
+        if is_self_attention and self._can_fuse_projections():
+            q, k, v = self._project_fused(query)
         else:
-            source = query if value is None else value
-            k = apply_per_token(self.key_dense, source)  # [B, S, K, H]
-            v = apply_per_token(self.value_dense, source)  # [B, S, K, H]
+            q = apply_per_token(self.query_dense, query)  # [B, T, N, H]
+            if cache is not None and cache_update_index is None:
+                k, v = cache  # precomputed cross-attention keys/values [B, S, K, H]
+            else:
+                source = query if value is None else value
+                k = apply_per_token(self.key_dense, source)  # [B, S, K, H]
+                v = apply_per_token(self.value_dense, source)  # [B, S, K, H]
         if self.rotary is not None and is_self_attention:
             q = self.rotary(q, start_index=start)
             k = self.rotary(k, start_index=start)
@@ -214,6 +217,37 @@ class MultiHeadAttention(keras.layers.Layer):
         if return_attention_scores:
             return output, scores
         return output
+
+    def _can_fuse_projections(self):
+        # Quantized kernels need their own einsum; plain and LoRA ones fuse.
+        return all(
+            dense.quantization_mode is None
+            for dense in (self.query_dense, self.key_dense, self.value_dense)
+        )
+
+    def _project_fused(self, x):
+        """Self-attention Q, K, V from one matmul over concatenated kernels.
+
+        One [B*T, D] x [D, (N + 2K) H] product (and one of each in the
+        backward pass) instead of three; the variables keep their separate
+        [D, N, H] / [D, K, H] layouts, so weights, checkpoints and parity with
+        `keras.layers.MultiHeadAttention` are unchanged.
+        """
+        denses = (self.query_dense, self.key_dense, self.value_dense)
+        kernel = ops.concatenate(
+            [ops.cast(dense.kernel, self.compute_dtype) for dense in denses], axis=1
+        )  # [D, N + 2K, H]
+        shape = ops.shape(x)
+        flat = ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
+        qkv = ops.einsum("ad,dnh->anh", flat, kernel)  # [B*T, N + 2K, H]
+        if self.use_bias:
+            bias = ops.concatenate(
+                [ops.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0
+            )  # [N + 2K, H]
+            qkv = qkv + bias
+        qkv = ops.reshape(qkv, (shape[0], shape[1], -1, self.key_dim))  # [B,T,N+2K,H]
+        n, k = self.num_heads, self._kv_heads
+        return qkv[:, :, :n], qkv[:, :, n : n + k], qkv[:, :, n + k :]
 
     def _attend(self, q, k, v, mask, training, return_scores):
         if self._kv_heads != self.num_heads:

@@ -64,7 +64,9 @@ def lm_flops_per_token(
 
 
 def peak_matmul_flops(size=2048, repeats=5):
-    """Best fp32 FLOP/s of an XLA-compiled square matmul on this backend."""
+    """Best fp32 FLOP/s of an XLA-compiled square matmul on this backend.
+
+    Returns (per wall second, per CPU second of this process)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
@@ -102,12 +104,14 @@ def peak_matmul_flops(size=2048, repeats=5):
     else:
         raise ValueError(f"Unsupported backend for the peak: {backend}")
     call()
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         call()
         best = min(best, time.perf_counter() - start)
-    return chain * 2 * size**3 / best
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    flops = chain * 2 * size**3
+    return flops / best, flops / best_cpu
 
 
 def interleaved(runners, rounds, between=None):
@@ -138,16 +142,6 @@ def interleaved(runners, rounds, between=None):
 def median_ratio(numerator, denominator):
     """Median over rounds of the paired ratio numerator[r] / denominator[r]."""
     return statistics.median(a / b for a, b in zip(numerator, denominator))
-
-
-def summarize(rates_a, rates_b):
-    """Ratio estimates of A over B that resist load from other processes:
-    the median paired ratio, and the ratio of the best windows (the least
-    disturbed ones, closest to what each would do on an idle machine)."""
-    return {
-        "median_paired": round(median_ratio(rates_a, rates_b), 3),
-        "best": round(max(rates_a) / max(rates_b), 3),
-    }
 
 
 def emit(record):

@@ -157,7 +157,9 @@ class TransformerBlock(keras.layers.Layer):
         # The feed-forward network runs on tokens flattened to [B*T, D].
         flat_shape = (None, hidden_dim)
         if self.activation == "swiglu":
-            self.ffn_gate = self._dense("ffn_gate", "ad,df->af", self.intermediate_dim, "f")
+            self.ffn_gate = self._dense(
+                "ffn_gate", "ad,df->af", self.intermediate_dim, "f"
+            )
             self.ffn_gate.build(flat_shape)
         self.ffn_intermediate = self._dense(
             "ffn_intermediate", "ad,df->af", self.intermediate_dim, "f"

@@ -24,10 +24,10 @@ best peak, a lower bound when the machine is busy.
 import argparse
 import statistics
 
-from bench import common
-
 import keras  # noqa: E402  (after common sets the log level)
 import numpy as np  # noqa: E402
+
+from bench import common
 
 
 def build_keras_lm(config, dropout=0.0, **options):

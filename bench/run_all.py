@@ -47,24 +47,25 @@ def run(module):
     return json.loads(lines[-1])
 
 
+def _flatten(value, prefix=""):
+    """{"a": {"b": 1}} -> ["a.b: 1"]."""
+    if not isinstance(value, dict):
+        return [f"{prefix}: {value}"]
+    items = []
+    for key, inner in value.items():
+        items += _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+    return items
+
+
 def _figures(record):
     """The headline numbers of a record, as short text for the table."""
     skip = {"benchmark", "backend", "machine", "config", "rounds", "steps_per_window"}
-    parts = []
-    for key, value in record.items():
-        if key in skip or key.startswith("ratio"):
-            continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        parts.append(f"{key}: {value}")
-    return "<br>".join(parts)
+    kept = {k: v for k, v in record.items() if k not in skip and "ratio" not in k}
+    return "<br>".join(_flatten(kept))
 
 
 def _ratio(record):
-    ratios = [
-        f"{key}: {value}" for key, value in record.items() if key.startswith("ratio")
-    ]
-    return "<br>".join(ratios).replace("{", "").replace("}", "").replace("'", "")
+    return "<br>".join(_flatten({k: v for k, v in record.items() if "ratio" in k}))
 
 
 def table(records):

@@ -11,6 +11,7 @@ from keras import ops
 
 from keras_lm.layers.masks import merge_masks
 from keras_lm.layers.rotary_embedding import RotaryEmbedding
+from keras_lm.layers.token_projection import apply_per_token
 from keras_lm.layers.validation import check_positive_int
 
 
@@ -119,21 +120,22 @@ class MultiHeadAttention(keras.layers.Layer):
     def build(self, query_shape, value_shape=None):
         query_width = query_shape[-1]
         value_shape = query_shape if value_shape is None else value_shape
-        head_shape = (None, self.num_heads, self.key_dim)
-        kv_shape = (None, self._kv_heads, self.key_dim)
-        self.query_dense = self._projection("query", "btd,dnh->btnh", head_shape, "nh")
-        self.query_dense.build(query_shape)
-        self.key_dense = self._projection("key", "bsd,dkh->bskh", kv_shape, "kh")
-        self.key_dense.build(value_shape)
-        self.value_dense = self._projection("value", "bsd,dkh->bskh", kv_shape, "kh")
-        self.value_dense.build(value_shape)
+        # Projections see tokens flattened to one axis (see token_projection).
+        head_shape = (self.num_heads, self.key_dim)
+        kv_shape = (self._kv_heads, self.key_dim)
+        self.query_dense = self._projection("query", "ad,dnh->anh", head_shape, "nh")
+        self.query_dense.build((None, query_width))
+        self.key_dense = self._projection("key", "ad,dkh->akh", kv_shape, "kh")
+        self.key_dense.build((None, value_shape[-1]))
+        self.value_dense = self._projection("value", "ad,dkh->akh", kv_shape, "kh")
+        self.value_dense.build((None, value_shape[-1]))
         self.output_dense = self._projection(
             "attention_output",
-            "btnh,nhd->btd",
-            (None, self.output_dim or query_width),
+            "anh,nhd->ad",
+            (self.output_dim or query_width,),
             "d",
         )
-        self.output_dense.build((None, None, self.num_heads, self.key_dim))
+        self.output_dense.build((None, self.num_heads, self.key_dim))
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
@@ -148,7 +150,8 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def project_key_value(self, value):
         """[B, S, Dv] -> a `(key, value)` cache of [B, S, K, H], for cross-attention."""
-        return self.key_dense(value), self.value_dense(value)
+        key = apply_per_token(self.key_dense, value)  # [B, S, K, H]
+        return key, apply_per_token(self.value_dense, value)
 
     def call(
         self,
@@ -173,13 +176,16 @@ class MultiHeadAttention(keras.layers.Layer):
         start = 0 if cache_update_index is None else cache_update_index
         query_length = ops.shape(query)[1]
 
-        q = self.query_dense(query)  # [B, T, N, H]
-        if cache is not None and cache_update_index is None:
-            k, v = cache  # precomputed cross-attention keys/values, [B, S, K, H]
+        if is_self_attention and self._can_fuse_projections():
+            q, k, v = self._project_fused(query)
         else:
-            source = query if value is None else value
-            k = self.key_dense(source)  # [B, S, K, H]
-            v = self.value_dense(source)  # [B, S, K, H]
+            q = apply_per_token(self.query_dense, query)  # [B, T, N, H]
+            if cache is not None and cache_update_index is None:
+                k, v = cache  # precomputed cross-attention keys/values [B, S, K, H]
+            else:
+                source = query if value is None else value
+                k = apply_per_token(self.key_dense, source)  # [B, S, K, H]
+                v = apply_per_token(self.value_dense, source)  # [B, S, K, H]
         if self.rotary is not None and is_self_attention:
             q = self.rotary(q, start_index=start)
             k = self.rotary(k, start_index=start)
@@ -205,12 +211,43 @@ class MultiHeadAttention(keras.layers.Layer):
             causal_offset=start,
         )
         output, scores = self._attend(q, k, v, mask, training, return_attention_scores)
-        output = self.output_dense(output)  # [B, T, D]
+        output = apply_per_token(self.output_dense, output)  # [B, T, D]
         if cache is not None:
             return output, cache
         if return_attention_scores:
             return output, scores
         return output
+
+    def _can_fuse_projections(self):
+        # Quantized kernels need their own einsum; plain and LoRA ones fuse.
+        return all(
+            dense.quantization_mode is None
+            for dense in (self.query_dense, self.key_dense, self.value_dense)
+        )
+
+    def _project_fused(self, x):
+        """Self-attention Q, K, V from one matmul over concatenated kernels.
+
+        One [B*T, D] x [D, (N + 2K) H] product (and one of each in the
+        backward pass) instead of three; the variables keep their separate
+        [D, N, H] / [D, K, H] layouts, so weights, checkpoints and parity with
+        `keras.layers.MultiHeadAttention` are unchanged.
+        """
+        denses = (self.query_dense, self.key_dense, self.value_dense)
+        kernel = ops.concatenate(
+            [ops.cast(dense.kernel, self.compute_dtype) for dense in denses], axis=1
+        )  # [D, N + 2K, H]
+        shape = ops.shape(x)
+        flat = ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
+        qkv = ops.einsum("ad,dnh->anh", flat, kernel)  # [B*T, N + 2K, H]
+        if self.use_bias:
+            bias = ops.concatenate(
+                [ops.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0
+            )  # [N + 2K, H]
+            qkv = qkv + bias
+        qkv = ops.reshape(qkv, (shape[0], shape[1], -1, self.key_dim))  # [B,T,N+2K,H]
+        n, k = self.num_heads, self._kv_heads
+        return qkv[:, :, :n], qkv[:, :, n : n + k], qkv[:, :, n + k :]
 
     def _attend(self, q, k, v, mask, training, return_scores):
         if self._kv_heads != self.num_heads:

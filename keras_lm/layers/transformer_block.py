@@ -112,7 +112,7 @@ class TransformerBlock(keras.layers.Layer):
     def _dense(self, name, equation, output_dim, bias_axes):
         return keras.layers.EinsumDense(
             equation,
-            output_shape=(None, output_dim),
+            output_shape=(output_dim,),
             bias_axes=bias_axes if self.use_bias else None,
             kernel_initializer=self.kernel_initializer.__class__.from_config(
                 self.kernel_initializer.get_config()
@@ -154,18 +154,19 @@ class TransformerBlock(keras.layers.Layer):
             self.cross_attention.build(inputs_shape, encoder_outputs_shape)
             self.cross_attention_norm = self._norm("cross_attention_norm")
             self.cross_attention_norm.build(inputs_shape)
-        ffn_shape = (None, None, self.intermediate_dim)
+        # The feed-forward network runs on tokens flattened to [B*T, D].
+        flat_shape = (None, hidden_dim)
         if self.activation == "swiglu":
             self.ffn_gate = self._dense(
-                "ffn_gate", "btd,df->btf", self.intermediate_dim, "f"
+                "ffn_gate", "ad,df->af", self.intermediate_dim, "f"
             )
-            self.ffn_gate.build(inputs_shape)
+            self.ffn_gate.build(flat_shape)
         self.ffn_intermediate = self._dense(
-            "ffn_intermediate", "btd,df->btf", self.intermediate_dim, "f"
+            "ffn_intermediate", "ad,df->af", self.intermediate_dim, "f"
         )
-        self.ffn_intermediate.build(inputs_shape)
-        self.ffn_output = self._dense("ffn_output", "btf,fd->btd", hidden_dim, "d")
-        self.ffn_output.build(ffn_shape)
+        self.ffn_intermediate.build(flat_shape)
+        self.ffn_output = self._dense("ffn_output", "af,fd->ad", hidden_dim, "d")
+        self.ffn_output.build((None, self.intermediate_dim))
         self.ffn_norm = self._norm("ffn_norm")
         self.ffn_norm.build(inputs_shape)
         self.dropout_layer = keras.layers.Dropout(
@@ -189,7 +190,9 @@ class TransformerBlock(keras.layers.Layer):
         return outputs, extra
 
     def _feed_forward(self, x):
-        hidden = self.ffn_intermediate(x)
+        shape = ops.shape(x)
+        x = ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
+        hidden = self.ffn_intermediate(x)  # [B*T, F]
         if self.activation == "swiglu":
             hidden = ops.silu(self.ffn_gate(x)) * hidden
         elif self.activation == "gelu":
@@ -197,7 +200,7 @@ class TransformerBlock(keras.layers.Layer):
         else:
             hidden = ops.relu(hidden)
         hidden = self.dropout_layer(hidden)
-        return self.ffn_output(hidden)
+        return ops.reshape(self.ffn_output(hidden), shape)  # [B, T, D]
 
     def call(
         self,

@@ -11,7 +11,8 @@ blocks with their default dropout (0), `Dropout(0.5)` before a `Dense`
 softmax, every batch padded to one fixed length (the source packed without
 special tokens, the target with START/END and shifted by one), plain sparse
 categorical cross-entropy on probabilities, the optimizer's Keras default
-learning rate, Keras' default `jit_compile`, and greedy decoding with
+learning rate, Keras' default `jit_compile` ("auto": XLA on a GPU or TPU, none
+on a CPU-only machine), and greedy decoding with
 `keras_hub.samplers.GreedySampler` re-running the decoder on the whole
 padded prompt at every step (no cache).
 
@@ -169,8 +170,9 @@ def make_peer_dataset(
         shuffle: whether to reshuffle the examples every epoch.
 
     Returns:
-        A `tf.data.Dataset` of `({"encoder_inputs": [B, T],
-        "decoder_inputs": [B, T]}, labels [B, T])`, all int32.
+        A `tf.data.Dataset` of `({"encoder_inputs": [B, S],
+        "decoder_inputs": [B, T]}, labels [B, T])`, all int32, with
+        S = T = `sequence_length`.
     """
     if len(pairs) < batch_size:
         raise ValueError(
@@ -189,7 +191,7 @@ def make_peer_dataset(
     )
 
     def format_batch(sources, targets):
-        source_ids = source_packer(tokenizer.tokenize(sources))  # [B, T]
+        source_ids = source_packer(tokenizer.tokenize(sources))  # [B, S]
         target_ids = target_packer(tokenizer.tokenize(targets))  # [B, T + 1]
         inputs = {
             "encoder_inputs": tf.cast(source_ids, tf.int32),
@@ -209,8 +211,8 @@ def make_peer_dataset(
 class TimeLimit(keras.callbacks.Callback):
     """Stops `fit` after the first batch that ends past `minutes` of training.
 
-    The clock starts when training starts, so graph tracing and XLA
-    compilation of the first step count against the budget.
+    The clock starts when training starts, so tracing the first step (and
+    XLA compilation, where Keras turns it on) counts against the budget.
     """
 
     def __init__(self, minutes):
@@ -314,7 +316,7 @@ def greedy_translate(
         chunk = [sentences[i] for i in indices]
         # Empty strings fill the last batch up to the traced shape.
         padded = chunk + [""] * (batch_size - len(chunk))
-        source_ids = tf.cast(packer(tokenizer.tokenize(padded)), tf.int32)  # [B, T]
+        source_ids = tf.cast(packer(tokenizer.tokenize(padded)), tf.int32)  # [B, S]
         token_ids = generate(source_ids)  # [B, T]
         texts = tokenizer.detokenize(token_ids).numpy()[: len(chunk)]
         for i, text in zip(indices, texts):
@@ -327,8 +329,8 @@ def _generate_function(model, tokenizer, max_length):
 
     @tf.function
     def generate(source_ids):
-        encoded = model.encoder(source_ids, training=False)  # [B, T, D]
-        source_mask = tf.not_equal(source_ids, tokenizer.pad_id)  # [B, T]
+        encoded = model.encoder(source_ids, training=False)  # [B, S, D]
+        source_mask = tf.not_equal(source_ids, tokenizer.pad_id)  # [B, S]
         batch = tf.shape(source_ids)[0]
         start = tf.fill([batch, 1], tokenizer.bos_id)
         pad = tf.fill([batch, max_length - 1], tokenizer.pad_id)

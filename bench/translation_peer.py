@@ -213,6 +213,9 @@ class TimeLimit(keras.callbacks.Callback):
 
     The clock starts when training starts, so tracing the first step (and
     XLA compilation, where Keras turns it on) counts against the budget.
+    Validation counts too, and stops after one batch once the time is up:
+    `fit` still validates after a stopped epoch, which would otherwise run
+    past the budget by a whole pass over the validation data.
     """
 
     def __init__(self, minutes):
@@ -226,8 +229,15 @@ class TimeLimit(keras.callbacks.Callback):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.start >= self.seconds:
+        if self._time_is_up():
             self.model.stop_training = True
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self.start is not None and self._time_is_up():
+            self.model.stop_evaluating = True
+
+    def _time_is_up(self):
+        return time.monotonic() - self.start >= self.seconds
 
 
 def train_peer(
@@ -327,7 +337,9 @@ def greedy_translate(
 def _generate_function(model, tokenizer, max_length):
     sampler = keras_hub.samplers.GreedySampler()
 
-    @tf.function
+    # No AutoGraph: the loop is an explicit while_loop, and AutoGraph cannot
+    # convert this closure (it warns, then runs it unconverted anyway).
+    @tf.function(autograph=False)
     def generate(source_ids):
         encoded = model.encoder(source_ids, training=False)  # [B, S, D]
         source_mask = tf.not_equal(source_ids, tokenizer.pad_id)  # [B, S]

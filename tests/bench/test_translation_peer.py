@@ -131,3 +131,22 @@ def test_translate_rejects_a_length_beyond_the_position_table(tokenizer):
     model = translation_peer.build_peer_model(tokenizer.vocabulary_size(), **SMALL)
     with pytest.raises(ValueError, match="max_length must be in \\[2, 48\\]"):
         translation_peer.greedy_translate(model, tokenizer, ["cat"], max_length=64)
+
+
+def test_time_limit_stops_training_and_validation_at_the_budget(tokenizer):
+    model = translation_peer.build_peer_model(tokenizer.vocabulary_size(), **SMALL)
+    dataset = translation_peer.make_peer_dataset(make_pairs(64), tokenizer, 8)
+    # A budget spent by the end of the first batch: one step, not an epoch.
+    result = translation_peer.train_peer(
+        model, dataset, minutes=1e-9, validation_data=dataset, verbose=0
+    )
+    assert result["steps"] == 1
+    # fit validates after a stopped epoch; the callback cuts that pass short.
+    limit = translation_peer.TimeLimit(minutes=1e-9)
+    limit.set_model(model)
+    limit.on_train_begin()
+    model.stop_evaluating = False
+    limit.on_test_batch_end(0)
+    assert model.stop_evaluating
+    with pytest.raises(ValueError, match="minutes must be positive"):
+        translation_peer.TimeLimit(minutes=0)

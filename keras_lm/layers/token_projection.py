@@ -11,9 +11,20 @@ quantization and LoRA are unchanged.
 from keras import ops
 
 
+def _dims(tensor, start):
+    """Trailing dimensions from `start`, static where known, else dynamic."""
+    dynamic = ops.shape(tensor)
+    return [
+        dim if dim is not None else dynamic[axis]
+        for axis, dim in enumerate(tensor.shape[start:], start=start)
+    ]
+
+
 def apply_per_token(dense, x):
     """[B, T, *in] -> dense([B*T, *in]) -> [B, T, *out]."""
     shape = ops.shape(x)
-    flat = ops.reshape(x, (-1, *x.shape[2:]))  # [B*T, *in]
+    # Inside a graph traced with unknown lengths, some trailing dimensions
+    # can also lose their static value; read those at run time.
+    flat = ops.reshape(x, (-1, *_dims(x, 2)))  # [B*T, *in]
     y = dense(flat)  # [B*T, *out]
-    return ops.reshape(y, (shape[0], shape[1], *y.shape[1:]))  # [B, T, *out]
+    return ops.reshape(y, (shape[0], shape[1], *_dims(y, 1)))  # [B, T, *out]

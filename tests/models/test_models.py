@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_lm import models
+from tests.conftest import requires_tensorflow
 
 pytestmark = pytest.mark.multibackend
 
@@ -239,3 +240,17 @@ def test_presets_build():
     assert models.get_preset("transformer_big")["num_heads"] == 16
     with pytest.raises(ValueError, match="Unknown seq2seq preset 'huge'"):
         models.get_preset("huge")
+
+
+@requires_tensorflow
+@pytest.mark.parametrize("cls, kwargs, make_inputs, target_key", CASES, ids=IDS)
+def test_traces_with_unknown_batch_and_lengths(cls, kwargs, make_inputs, target_key):
+    # Bucketed datasets reach fit as [None, None] ids; every static dimension
+    # below that must survive or be read at run time.
+    import tensorflow as tf
+
+    model = cls(**kwargs)
+    inputs = make_inputs()
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
+    traced = tf.function(lambda x: model(x, training=True), input_signature=[spec])
+    assert traced(inputs).shape == (2, inputs[target_key].shape[1], V)

@@ -21,7 +21,8 @@ _LAZY = {
     "generation",
     "distribute",
     "export",
-    "presets",
+    "evaluation",
+    "visualize",
 }
 
 

@@ -203,12 +203,18 @@ def _batch(dataset, batch_size, max_length, static_shapes, boundaries, drop_rema
         )
     if not boundaries:
         return dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+    # Every batch is padded to its bucket's upper edge, so a bucketed
+    # dataset has one shape per bucket: XLA compiles a train step per shape,
+    # and padding only to each batch's longest row recompiled it constantly.
+    # The last edge is max_length + 1 so every sequence has a closed bucket.
+    edges = [b for b in boundaries if b <= max_length] + [max_length + 1]
     return dataset.bucket_by_sequence_length(
         element_length_func=lambda encoder, decoder, labels: tf.maximum(
             tf.size(encoder), tf.size(decoder)
         ),
-        bucket_boundaries=list(boundaries),
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        bucket_boundaries=edges,
+        bucket_batch_sizes=[batch_size] * (len(edges) + 1),
+        pad_to_bucket_boundary=True,
         drop_remainder=drop_remainder,
     )
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 from corpus_helpers import make_pairs, requires_french_catalogs
 
 from keras_lm.data import (
+    default_bucket_boundaries,
     load_gettext_pairs,
     make_translation_dataset,
     padding_fraction,
@@ -109,6 +110,23 @@ def test_static_shapes_are_fully_static(tokenizer):
 def test_bucketing_lowers_padding_on_synthetic_pairs(tokenizer):
     pairs = make_pairs(400, seed=6, max_words=30)
     _check_bucketing_lowers_padding(pairs, tokenizer)
+
+
+def test_bucketed_batches_take_one_shape_per_bucket(tokenizer):
+    # XLA compiles one train step per input shape: a bucket must not produce
+    # a new shape for every batch.
+    pairs = make_pairs(600, seed=7, max_words=30)
+    dataset = make_translation_dataset(
+        pairs, tokenizer, batch_size=8, max_length=48, seed=0, drop_remainder=True
+    )
+    shapes = collections.Counter(
+        (inputs["encoder_token_ids"].shape, inputs["decoder_token_ids"].shape)
+        for inputs, _, _ in dataset.as_numpy_iterator()
+    )
+    edges = [b for b in default_bucket_boundaries(48) if b <= 48] + [49]
+    allowed = {((8, edge - 1), (8, edge - 1)) for edge in edges}
+    assert set(shapes) <= allowed
+    assert sum(shapes.values()) > 3 * len(shapes)
 
 
 @requires_french_catalogs

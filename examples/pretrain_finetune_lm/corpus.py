@@ -81,7 +81,9 @@ def classification_examples(
         root = os.path.join(stdlib, family)
         if not os.path.isdir(root):
             raise RuntimeError(f"Standard-library package {family!r} not found.")
-        texts = sorted(set(iter_docstrings(root)), key=_stable_key)[:per_family]
+        # Select by a different hash than the split uses: selecting the
+        # smallest split hashes would put every selected text in the test set.
+        texts = sorted(set(iter_docstrings(root)), key=_selection_key)[:per_family]
         for text in texts:
             bucket = test if _unit(text) < test_fraction else train
             bucket.append((text, family))
@@ -90,6 +92,10 @@ def classification_examples(
 
 def _stable_key(text):
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _selection_key(text):
+    return _stable_key("select:" + text)
 
 
 def _unit(text):

@@ -41,6 +41,7 @@ class Config:
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 5e-4
     max_documents: int = 20000
+    packages: str = "keras,tensorflow,numpy,keras_hub,matplotlib"
     per_family: int = 200
     sample_tokens: int = 24
     seed: int = 0
@@ -91,7 +92,13 @@ def pretrain(config, tokenizer, documents):
     model = build_model(config, tokenizer.vocabulary_size())
     compile_for(model, config.learning_rate, config.pretrain_steps)
     before = model.evaluate(validation_data, verbose=0, return_dict=True)
-    model.fit(train_data, steps_per_epoch=config.pretrain_steps, epochs=1, verbose=2)
+    model.fit(
+        train_data,
+        steps_per_epoch=config.pretrain_steps,
+        epochs=1,
+        shuffle=False,
+        verbose=2,
+    )
     after = model.evaluate(validation_data, verbose=0, return_dict=True)
     return model, before["perplexity"], after["perplexity"]
 
@@ -126,7 +133,13 @@ def finetune(model, config, tokenizer, train_examples, families):
         .prefetch(tf.data.AUTOTUNE)
     )
     compile_for(model, config.finetune_learning_rate, config.finetune_steps)
-    model.fit(data, steps_per_epoch=config.finetune_steps, epochs=1, verbose=2)
+    model.fit(
+        data,
+        steps_per_epoch=config.finetune_steps,
+        epochs=1,
+        shuffle=False,
+        verbose=2,
+    )
     return model
 
 
@@ -156,7 +169,9 @@ def run(config):
     os.makedirs(config.output_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     start = time.time()
-    documents = corpus.pretraining_texts(max_documents=config.max_documents)
+    documents = corpus.pretraining_texts(
+        max_documents=config.max_documents, packages=config.packages.split(",")
+    )
     families = list(corpus.DEFAULT_FAMILIES)
     train_examples, test_examples = corpus.classification_examples(
         families, per_family=config.per_family

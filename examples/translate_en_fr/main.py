@@ -104,6 +104,8 @@ def run(config):
         max_length=config.max_length,
         shuffle=False,
     )
+    # A finite dataset of unknown length makes Keras warn on its first pass.
+    validation_steps = sum(1 for _ in validation_data)
 
     preset = keras_lm.models.get_preset(config.preset)
     total_steps = config.steps or config.steps_per_epoch * 1000
@@ -116,6 +118,7 @@ def run(config):
         lambda: build_model(config, tokenizer.vocabulary_size()),
         train_data,
         validation_data=validation_data,
+        validation_steps=validation_steps,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         strategy=keras_lm.distribute.get_strategy(config.strategy),

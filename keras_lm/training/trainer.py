@@ -4,6 +4,7 @@ import logging
 
 import keras
 
+from keras_lm.training import backup as backup_lib
 from keras_lm.training import callbacks as callbacks_lib
 from keras_lm.training import compile as compile_lib
 
@@ -111,6 +112,10 @@ def train(
             )
         else:
             callbacks = [callbacks_lib.StopOnNaN()]
+    for callback in callbacks:
+        if isinstance(callback, backup_lib.ResumableBackup):
+            # Resuming mid-run: drop the batches the backed-up run used.
+            train_data = callback.skip_consumed(train_data, steps_per_epoch)
     train_data, validation_data = (
         None
         if data is None

@@ -62,9 +62,7 @@ def atomic_write_text(path, text):
 
 def finite_weights(model):
     """True when every weight of `model` is finite (no NaN, no inf)."""
-    return all(
-        np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in model.weights
-    )
+    return all(np.isfinite(keras.ops.convert_to_numpy(v)).all() for v in model.weights)
 
 
 def finite_logs(logs):

@@ -14,9 +14,10 @@ logs dict (loss and metrics, globally reduced, identical on every worker),
 `model.stop_training` (any worker stopping stops all of them after the same
 batch), ProgbarLogger on the chief, History, BackupAndRestore (at epoch
 granularity, as in fit) and keras_lm's ResumableBackup (also mid-epoch),
-ModelCheckpoint, TensorBoard, TerminateOnNaN, mixed precision (loss scaling via `optimizer.scale_loss`). With
-`keras_lm.training.default_callbacks(..., strategy=strategy)` only the chief
-writes the shared paths; other workers write under `workers/<task>/`.
+ModelCheckpoint, TensorBoard, TerminateOnNaN, mixed precision (loss scaling
+via `optimizer.scale_loss`). With `keras_lm.training.default_callbacks(...,
+strategy=strategy)` only the chief writes the shared paths; other workers
+write under `workers/<task>/`.
 
 Not supported: `steps_per_execution` > 1 and XLA (each step is a plain
 `tf.function`: collectives inside XLA clusters are not available on every

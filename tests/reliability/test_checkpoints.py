@@ -198,9 +198,9 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_good_state(
                 compiled_model_builder, poisoned_stream(4), **options
             )
             assert history.epoch == [0, 1]
-            assert not all(
-                np.isfinite(w).all() for w in history.model.get_weights()
-            ), "the NaN step should have reached the weights"
+            assert not all(np.isfinite(w).all() for w in history.model.get_weights()), (
+                "the NaN step should have reached the weights"
+            )
     if not raise_on_nan:
         assert "training step 3 (epoch 1, batch 1)" in caplog.text
 

@@ -24,10 +24,11 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
     Args:
         raise_error: bool. False: set `model.stop_training` so training ends
-            after this batch and the callbacks' end hooks run (BackupAndRestore
-            then saves and deletes its backup as usual). True: raise
-            `RuntimeError` at once, leaving the last backup in place to resume
-            from.
+            after this batch and the callbacks' end hooks run (keras_lm's
+            `ResumableBackup` and `AtomicModelCheckpoint` then keep their last
+            finite state; Keras's `BackupAndRestore` would delete its backup).
+            True: raise `RuntimeError` at once, leaving the last backup in
+            place to resume from.
 
     Example:
     ```python

@@ -184,7 +184,13 @@ def load_exported(path):
             f"'{path}' is not a SavedModel (no saved_model.pb in it). Pass the "
             "directory that export_translator or export_generator wrote."
         )
-    loaded = tf.saved_model.load(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except OSError as error:
+        raise ValueError(
+            f"'{path}' holds a damaged SavedModel ({error}). Export it again "
+            "with keras_lm.export.export_translator or export_generator."
+        ) from error
     version = getattr(loaded, "format_version", None)
     version = version.numpy().decode() if version is not None else None
     if version != FORMAT_VERSION:

@@ -245,8 +245,11 @@ class MultiHeadAttention(keras.layers.Layer):
                 [ops.cast(dense.bias, self.compute_dtype) for dense in denses], axis=0
             )  # [N + 2K, H]
             qkv = qkv + bias
-        qkv = ops.reshape(qkv, (shape[0], shape[1], -1, self.key_dim))  # [B,T,N+2K,H]
         n, k = self.num_heads, self._kv_heads
+        # [B, T, N + 2K, H]. Not -1 for the heads: with a static T and a
+        # dynamic B, TF's shape inference leaves that axis unknown and the
+        # output projection then fails in graph mode.
+        qkv = ops.reshape(qkv, (shape[0], shape[1], n + 2 * k, self.key_dim))
         return qkv[:, :, :n], qkv[:, :, n : n + k], qkv[:, :, n + k :]
 
     def _attend(self, q, k, v, mask, training, return_scores):

@@ -50,7 +50,7 @@ class SentencePieceTokenizer(keras.layers.Layer):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         self._proto = _read_proto(proto)
-        processor = spm.SentencePieceProcessor(model_proto=self._proto)
+        processor = _load_processor(self._proto, proto)
         self._pieces = [
             processor.id_to_piece(i) for i in range(processor.get_piece_size())
         ]
@@ -179,6 +179,20 @@ def _read_proto(proto):
         "proto must be the model bytes or the path of a `.model` file. "
         f"Received: proto of type {type(proto).__name__}"
     )
+
+
+def _load_processor(proto_bytes, source):
+    where = f"'{source}'" if isinstance(source, (str, os.PathLike)) else "proto"
+    try:
+        if not proto_bytes:
+            raise ValueError("it is empty")
+        return spm.SentencePieceProcessor(model_proto=proto_bytes)
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"{where} is not a SentencePiece model ({len(proto_bytes)} bytes: "
+            f"{error}). Pass the bytes returned by train_sentencepiece() or the "
+            "path of the `.model` file it wrote."
+        ) from None
 
 
 def check_vocabulary_matches(tokenizer, model_vocabulary_size):

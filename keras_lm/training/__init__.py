@@ -5,7 +5,9 @@ backend; `train` and the multi-worker loop need TensorFlow, imported when
 they run.
 """
 
+from keras_lm.training.backup import ResumableBackup
 from keras_lm.training.callbacks import StopOnNaN, TimeLimit, default_callbacks
+from keras_lm.training.checkpoint import AtomicModelCheckpoint
 from keras_lm.training.compile import (
     compile_model,
     default_metrics,
@@ -18,10 +20,12 @@ from keras_lm.training.schedules import InverseSqrtWarmup, WarmupCosine
 from keras_lm.training.trainer import train
 
 __all__ = [
+    "AtomicModelCheckpoint",
     "InverseSqrtWarmup",
     "MaskedAccuracy",
     "MaskedSparseCategoricalCrossentropy",
     "Perplexity",
+    "ResumableBackup",
     "StopOnNaN",
     "TimeLimit",
     "WarmupCosine",

@@ -8,6 +8,9 @@ import time
 
 import keras
 
+from keras_lm.training.backup import ResumableBackup
+from keras_lm.training.checkpoint import AtomicModelCheckpoint
+
 logger = logging.getLogger("keras_lm")
 
 
@@ -21,10 +24,11 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
 
     Args:
         raise_error: bool. False: set `model.stop_training` so training ends
-            after this batch and the callbacks' end hooks run (BackupAndRestore
-            then saves and deletes its backup as usual). True: raise
-            `RuntimeError` at once, leaving the last backup in place to resume
-            from.
+            after this batch and the callbacks' end hooks run (keras_lm's
+            `ResumableBackup` and `AtomicModelCheckpoint` then keep their last
+            finite state; Keras's `BackupAndRestore` would delete its backup).
+            True: raise `RuntimeError` at once, leaving the last backup in
+            place to resume from.
 
     Example:
     ```python
@@ -121,10 +125,15 @@ def default_callbacks(
 ):
     """Backup, checkpoint, TensorBoard and NaN callbacks writing under `output_dir`.
 
-    Files: `backup/` (BackupAndRestore: weights, optimizer and epoch, to
-    resume an interrupted run by calling fit again; deleted when training
-    ends normally), `checkpoints/model.keras` (ModelCheckpoint, full model),
-    `logs/` (TensorBoard scalars per epoch, no graph, no profiling).
+    Files: `backup/` (`ResumableBackup`: weights, optimizer state and
+    position, to resume an interrupted run exactly by running it again;
+    deleted when training ends normally, kept after a NaN loss),
+    `checkpoints/model.keras` (`AtomicModelCheckpoint`, full model, never
+    left half-written, never overwritten by non-finite weights), `logs/`
+    (TensorBoard scalars per epoch, no graph, no profiling).
+
+    The NaN guard comes first, so a step with a NaN loss stops training
+    before any other callback can save it.
 
     Under multi-worker training every worker must run the same callbacks but
     only one may write the shared paths: when `strategy` is given and this
@@ -136,7 +145,8 @@ def default_callbacks(
         monitor: str, logged quantity ModelCheckpoint compares.
             "val_loss" needs validation data; use "loss" without.
         save_best_only: bool, checkpoint only when `monitor` improves.
-        backup_save_freq: "epoch" or an int number of batches.
+        backup_save_freq: "epoch" or an int number of batches (needs
+            `steps_per_epoch` and a repeating dataset; see `ResumableBackup`).
         tensorboard: bool, whether to add the TensorBoard callback (skipped,
             with a warning, when the tensorboard package is missing).
         raise_on_nan: bool, `StopOnNaN(raise_error=...)`: raising keeps the
@@ -164,10 +174,10 @@ def default_callbacks(
             root = os.path.join(output_dir, "workers", distribute.task_name(strategy))
     callbacks = [
         StopOnNaN(raise_error=raise_on_nan),
-        keras.callbacks.BackupAndRestore(
+        ResumableBackup(
             backup_dir=os.path.join(root, "backup"), save_freq=backup_save_freq
         ),
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             filepath=os.path.join(root, "checkpoints", "model.keras"),
             monitor=monitor,
             save_best_only=save_best_only,

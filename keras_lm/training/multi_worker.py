@@ -12,17 +12,17 @@ does) or one pass over the data per epoch, validation data and
 `validation_steps`, `initial_epoch`, train/test/epoch callback hooks with a
 logs dict (loss and metrics, globally reduced, identical on every worker),
 `model.stop_training` (any worker stopping stops all of them after the same
-batch), ProgbarLogger on the chief, History, BackupAndRestore (restores at
-epoch granularity, as in fit), ModelCheckpoint, TensorBoard, TerminateOnNaN,
-mixed precision (loss scaling via `optimizer.scale_loss`). With
-`keras_lm.training.default_callbacks(..., strategy=strategy)` only the chief
-writes the shared paths; other workers write under `workers/<task>/`.
+batch), ProgbarLogger on the chief, History, BackupAndRestore (at epoch
+granularity, as in fit) and keras_lm's ResumableBackup (also mid-epoch),
+ModelCheckpoint, TensorBoard, TerminateOnNaN, mixed precision (loss scaling
+via `optimizer.scale_loss`). With `keras_lm.training.default_callbacks(...,
+strategy=strategy)` only the chief writes the shared paths; other workers
+write under `workers/<task>/`.
 
 Not supported: `steps_per_execution` > 1 and XLA (each step is a plain
 `tf.function`: collectives inside XLA clusters are not available on every
 device type), `class_weight`, `validation_split`, `validation_freq`, numpy or
-generator inputs (pass a `tf.data.Dataset`), mid-epoch resumption
-(BackupAndRestore, like fit, restarts the epoch), and clipping of the summed
+generator inputs (pass a `tf.data.Dataset`), and clipping of the summed
 gradient (Keras clips each replica's share, as in fit).
 """
 
@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_lm import distribute
+from keras_lm.training.backup import END_OF_RESUMED_EPOCH
 
 
 def fit_multi_worker(
@@ -120,7 +121,12 @@ def fit_multi_worker(
             train_step(batch)
             logs = _read(trackers)
             callback_list.on_train_batch_end(step, logs)
-            model.stop_training = _any_worker(strategy, model.stop_training)
+            requested = model.stop_training
+            model.stop_training = _any_worker(strategy, requested)
+            if model.stop_training and requested is END_OF_RESUMED_EPOCH:
+                # Every worker resumed from the same step: the epoch ends
+                # here on all of them, and training goes on.
+                model.stop_training = requested
             if model.stop_training:
                 break
         epoch_logs = dict(logs)

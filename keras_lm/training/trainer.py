@@ -4,8 +4,10 @@ import logging
 
 import keras
 
+from keras_lm.training import backup as backup_lib
 from keras_lm.training import callbacks as callbacks_lib
 from keras_lm.training import compile as compile_lib
+from keras_lm.training import data_checks
 
 logger = logging.getLogger("keras_lm")
 
@@ -40,7 +42,9 @@ def train(
         build_model: zero-argument callable returning an uncompiled, built
             Keras model (e.g. `lambda: TransformerSeq2Seq(**config)`).
         train_data: `tf.data.Dataset` of global batches
-            `(inputs, labels, sample_weight)`.
+            `(inputs, labels, sample_weight)`. Its structure is checked, and
+            its first batch is read once to check that ids and labels fit
+            the model's vocabulary and that labels line up with the inputs.
         validation_data: optional dataset like `train_data`.
         epochs: int, number of epochs.
         steps_per_epoch: optional int; the dataset must then repeat.
@@ -82,6 +86,9 @@ def train(
             "build_model must be a zero-argument callable that returns a model, "
             f"e.g. `lambda: Model(...)`. Received: build_model={build_model!r}"
         )
+    data_checks.check_dataset("train_data", train_data)
+    if validation_data is not None:
+        data_checks.check_dataset("validation_data", validation_data)
     strategy = strategy or distribute.get_strategy("auto")
     compile_options = dict(compile_options or {})
     if compile_options.get("jit_compile", True) and not distribute.supports_xla(
@@ -111,6 +118,11 @@ def train(
             )
         else:
             callbacks = [callbacks_lib.StopOnNaN()]
+    data_checks.check_first_batch("train_data", train_data, model)
+    for callback in callbacks:
+        if isinstance(callback, backup_lib.ResumableBackup):
+            # Resuming mid-run: drop the batches the backed-up run used.
+            train_data = callback.skip_consumed(train_data, steps_per_epoch)
     train_data, validation_data = (
         None
         if data is None

@@ -107,8 +107,8 @@ def test_default_callbacks(tmp_path):
     types = [type(c) for c in callbacks]
     assert types[:3] == [
         training.StopOnNaN,
-        keras.callbacks.BackupAndRestore,
-        keras.callbacks.ModelCheckpoint,
+        training.ResumableBackup,
+        training.AtomicModelCheckpoint,
     ]
     backup, checkpoint = callbacks[1], callbacks[2]
     assert backup.backup_dir == os.path.join(tmp_path, "backup")
@@ -155,7 +155,7 @@ def test_train_end_to_end_learns_and_checkpoints(tmp_path):
     assert logs["loss"][-1] < logs["loss"][0]
     assert logs["val_perplexity"][-1] < logs["val_perplexity"][0]
     assert os.path.exists(os.path.join(tmp_path, "checkpoints", "model.keras"))
-    # BackupAndRestore deletes its backup after a run that ends normally.
+    # The backup is deleted after a run that ends normally.
     assert not os.path.exists(os.path.join(tmp_path, "backup"))
     assert isinstance(history.model, keras.Model)
 

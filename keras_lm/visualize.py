@@ -39,6 +39,7 @@ def plot_loss_curves(history, path, title="Training"):
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, values in sorted(losses.items()):
         axis.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
+    axis.xaxis.set_major_locator(_integer_ticks())
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
     axis.set_title(title)
@@ -80,6 +81,12 @@ def plot_attention(scores, source_tokens, target_tokens, path, title="Attention"
     axis.set_title(title)
     figure.colorbar(image, ax=axis)
     return _save(figure, plt, path)
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _save(figure, plt, path):

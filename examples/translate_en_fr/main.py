@@ -31,7 +31,7 @@ class Config:
     minutes: float = 8.0
     steps: int = 0  # > 0: train exactly this many steps instead of --minutes
     steps_per_epoch: int = 200
-    warmup_steps: int = 800
+    warmup_steps: int = 400
     learning_rate_scale: float = 2.0
     label_smoothing: float = 0.1
     num_beams: int = 4

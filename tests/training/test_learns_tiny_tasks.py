@@ -32,9 +32,14 @@ def test_reversal_reaches_99_percent_masked_accuracy():
         pairs, tokenizer, batch_size=64, max_length=16, seed=0, drop_remainder=True
     ).repeat()
     model = keras_lm.models.TransformerSeq2Seq(
-        vocabulary_size=tokenizer.vocabulary_size(), num_encoder_layers=2,
-        num_decoder_layers=2, num_heads=4, hidden_dim=64, intermediate_dim=128,
-        max_sequence_length=16, dropout=0.0,
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        hidden_dim=64,
+        intermediate_dim=128,
+        max_sequence_length=16,
+        dropout=0.0,
     )
     keras_lm.training.compile_model(
         model,
@@ -64,14 +69,20 @@ def test_tiny_lm_perplexity_far_below_uniform():
     documents = []
     for _ in range(600):
         start = rng.integers(len(LETTERS))
-        documents.append(" ".join(LETTERS[(start + i) % len(LETTERS)] for i in range(12)))
+        documents.append(
+            " ".join(LETTERS[(start + i) % len(LETTERS)] for i in range(12))
+        )
     tokenizer = _tokenizer(documents, vocab_size=24)
     data = keras_lm.data.make_lm_dataset(
         documents, tokenizer, sequence_length=32, batch_size=16, seed=0
     )
     model = keras_lm.models.TransformerLM(
-        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2,
-        hidden_dim=32, intermediate_dim=64, max_sequence_length=32,
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=32,
     )
     keras_lm.training.compile_model(model, learning_rate=3e-3, label_smoothing=0.0)
     before = model.evaluate(data, verbose=0, return_dict=True)["perplexity"]

@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_lm.layers.position_embedding import PositionEmbedding
 from keras_lm.layers.position_encoding import PositionEncoding
+from keras_lm.layers.token_embedding import TokenEmbedding
 from keras_lm.layers.validation import (
     check_choice,
     check_positive_int,
@@ -83,6 +84,39 @@ def check_token_inputs(inputs, names, max_sequence_length):
                 f"{name} must have shape [batch, length]. Received shape={shape}."
             )
         check_sequence_length(name, shape[1], max_sequence_length)
+
+
+def make_embedding_layers(
+    vocabulary_size,
+    hidden_dim,
+    tie_embeddings,
+    position_encoding,
+    max_sequence_length,
+    dropout,
+    dtype,
+):
+    """(token embedding, position layer or None, embedding dropout)."""
+    token_embedding = TokenEmbedding(
+        vocabulary_size,
+        hidden_dim,
+        tie_weights=tie_embeddings,
+        dtype=dtype,
+        name="token_embedding",
+    )
+    position_layer = make_position_layer(
+        position_encoding, max_sequence_length, dtype, "position_encoding"
+    )
+    dropout_layer = keras.layers.Dropout(dropout, dtype=dtype, name="embedding_dropout")
+    return token_embedding, position_layer, dropout_layer
+
+
+def make_final_norm(normalize_first, normalization, epsilon, dtype, name):
+    """The norm after a pre-norm stack; post-norm stacks end normalized."""
+    if not normalize_first:
+        return None
+    if normalization == "rms_norm":
+        return keras.layers.RMSNormalization(epsilon=epsilon, dtype=dtype, name=name)
+    return keras.layers.LayerNormalization(epsilon=epsilon, dtype=dtype, name=name)
 
 
 def make_position_layer(position_encoding, max_sequence_length, dtype, name):

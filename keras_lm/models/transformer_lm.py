@@ -6,7 +6,6 @@ Notation: B batch, T length, D width, V vocabulary.
 import keras
 
 from keras_lm.layers.masks import padding_mask
-from keras_lm.layers.token_embedding import TokenEmbedding
 from keras_lm.layers.transformer_block import TransformerBlock
 from keras_lm.models import common
 
@@ -76,18 +75,16 @@ class TransformerLM(keras.Model):
         common.check_positive_int("num_layers", num_layers)
         dtype = kwargs.pop("dtype", None)
 
-        token_embedding = TokenEmbedding(
-            vocabulary_size,
-            hidden_dim,
-            tie_weights=tie_embeddings,
-            dtype=dtype,
-            name="token_embedding",
-        )
-        position_layer = common.make_position_layer(
-            position_encoding, max_sequence_length, dtype, "position_encoding"
-        )
-        embedding_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embedding_dropout"
+        token_embedding, position_layer, embedding_dropout = (
+            common.make_embedding_layers(
+                vocabulary_size,
+                hidden_dim,
+                tie_embeddings,
+                position_encoding,
+                max_sequence_length,
+                dropout,
+                dtype,
+            )
         )
         blocks = [
             TransformerBlock(
@@ -106,16 +103,9 @@ class TransformerLM(keras.Model):
             )
             for i in range(num_layers)
         ]
-        final_norm = None
-        if normalize_first:
-            norm_class = (
-                keras.layers.RMSNormalization
-                if normalization == "rms_norm"
-                else keras.layers.LayerNormalization
-            )
-            final_norm = norm_class(
-                epsilon=layer_norm_epsilon, dtype=dtype, name="final_norm"
-            )
+        final_norm = common.make_final_norm(
+            normalize_first, normalization, layer_norm_epsilon, dtype, "final_norm"
+        )
 
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         mask = padding_mask(token_ids)

@@ -6,7 +6,6 @@ Notation: B batch, S source length, T target length, D width, V vocabulary.
 import keras
 
 from keras_lm.layers.masks import padding_mask
-from keras_lm.layers.token_embedding import TokenEmbedding
 from keras_lm.layers.transformer_block import TransformerBlock
 from keras_lm.models import common
 
@@ -83,18 +82,16 @@ class TransformerSeq2Seq(keras.Model):
         dtype = kwargs.pop("dtype", None)
         rotary = 10000 if position_encoding == "rotary" else None
 
-        token_embedding = TokenEmbedding(
-            vocabulary_size,
-            hidden_dim,
-            tie_weights=tie_embeddings,
-            dtype=dtype,
-            name="token_embedding",
-        )
-        position_layer = common.make_position_layer(
-            position_encoding, max_sequence_length, dtype, "position_encoding"
-        )
-        embedding_dropout = keras.layers.Dropout(
-            dropout, dtype=dtype, name="embedding_dropout"
+        token_embedding, position_layer, embedding_dropout = (
+            common.make_embedding_layers(
+                vocabulary_size,
+                hidden_dim,
+                tie_embeddings,
+                position_encoding,
+                max_sequence_length,
+                dropout,
+                dtype,
+            )
         )
 
         def block(name, causal):
@@ -120,19 +117,12 @@ class TransformerSeq2Seq(keras.Model):
         decoder_blocks = [
             block(f"decoder_block_{i}", True) for i in range(num_decoder_layers)
         ]
-        encoder_norm = decoder_norm = None
-        if normalize_first:
-            norm_class = (
-                keras.layers.RMSNormalization
-                if normalization == "rms_norm"
-                else keras.layers.LayerNormalization
+        encoder_norm, decoder_norm = (
+            common.make_final_norm(
+                normalize_first, normalization, layer_norm_epsilon, dtype, name
             )
-            encoder_norm = norm_class(
-                epsilon=layer_norm_epsilon, dtype=dtype, name="encoder_norm"
-            )
-            decoder_norm = norm_class(
-                epsilon=layer_norm_epsilon, dtype=dtype, name="decoder_norm"
-            )
+            for name in ("encoder_norm", "decoder_norm")
+        )
 
         # Functional graph.
         encoder_ids = keras.Input(

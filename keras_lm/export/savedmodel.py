@@ -153,6 +153,7 @@ def export_generator(
         max_new_tokens=max_new_tokens,
         max_prompt_length=max_prompt_length,
         top_k=top_k,
+        jit_compile=jit_compile,
     )
     return _save(
         module,

@@ -1,11 +1,6 @@
 """Argument checks shared by the dataset builders."""
 
-
-def check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
+from keras_lm.layers.validation import check_positive_int  # noqa: F401
 
 
 def check_special_ids(tokenizer, needs):

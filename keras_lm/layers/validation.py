@@ -1,11 +1,12 @@
 """Argument checks shared by layers and models; errors name the value."""
 
 
-def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"{name} must be a positive integer. Received: {name}={value!r}"
+def check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        requirement = (
+            "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         )
+        raise ValueError(f"{name} must be {requirement}. Received: {name}={value!r}")
 
 
 def check_rate(name, value):

@@ -11,6 +11,13 @@ __version__ = "0.1.0"
 
 from keras_lm import layers, models  # noqa: E402,F401
 
+# Registers the losses, metrics and schedules a compiled model's `.keras` file
+# names, so `keras.saving.load_model` works after a plain `import keras_lm`.
+# These need Keras only, not TensorFlow.
+from keras_lm.training import losses as _losses  # noqa: E402,F401
+from keras_lm.training import metrics as _metrics  # noqa: E402,F401
+from keras_lm.training import schedules as _schedules  # noqa: E402,F401
+
 _LAZY = {
     "tokenizers",
     "data",

@@ -28,6 +28,19 @@ def test_inverse_sqrt_peaks_at_warmup_and_is_finite_at_zero():
     np.testing.assert_allclose(values.max(), (64 * 100) ** -0.5, rtol=1e-6)
 
 
+def test_inverse_sqrt_with_peak_reaches_that_peak_then_decays():
+    schedule = InverseSqrtWarmup.with_peak(1e-3, hidden_dim=256, warmup_steps=300)
+    values = _values(schedule, range(0, 1201))
+    assert int(np.argmax(values)) == 300
+    np.testing.assert_allclose(values.max(), 1e-3, rtol=1e-6)
+    # Past warmup the rate falls as 1/sqrt(step): 4x the steps, half the rate.
+    np.testing.assert_allclose(values[1200], 5e-4, rtol=1e-6)
+    restored = InverseSqrtWarmup.from_config(schedule.get_config())
+    np.testing.assert_allclose(_values(restored, [300]), [1e-3], rtol=1e-6)
+    with pytest.raises(ValueError, match="peak_learning_rate"):
+        InverseSqrtWarmup.with_peak(0.0, hidden_dim=256, warmup_steps=300)
+
+
 def test_warmup_cosine_shape():
     schedule = WarmupCosine(
         peak_learning_rate=1e-3,

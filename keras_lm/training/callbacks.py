@@ -82,9 +82,11 @@ class TimeLimit(keras.callbacks.Callback):
     """Stops training once `minutes` of wall-clock time have passed.
 
     Checked after every training batch, so a run overshoots by at most one
-    batch (plus the end-of-epoch validation and callbacks). Under
-    multi-worker training with `keras_lm.training.train`, the workers stop
-    together as soon as one of them reaches its limit.
+    batch (plus the end-of-epoch validation and callbacks), and again at the
+    end of every epoch, so a limit that passes during validation does not
+    start another epoch (which would train one batch and validate again).
+    Under multi-worker training with `keras_lm.training.train`, the workers
+    stop together as soon as one of them reaches its limit.
 
     Args:
         minutes: float > 0, training time budget.
@@ -108,9 +110,16 @@ class TimeLimit(keras.callbacks.Callback):
         self.stopped_early = False
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() >= self._deadline:
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
+
+    def _check(self):
+        if not self.stopped_early and time.monotonic() >= self._deadline:
             logger.info("Time limit of %s minutes reached; stopping.", self.minutes)
             self.stopped_early = True
+        if self.stopped_early:
             self.model.stop_training = True
 
 

@@ -137,6 +137,9 @@ def fit_multi_worker(
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, epoch_logs)
         logs = epoch_logs
+        # Epoch-end callbacks (a time limit read during validation) may stop
+        # one worker only; all of them must agree before the next epoch.
+        model.stop_training = _any_worker(strategy, bool(model.stop_training))
         if model.stop_training:
             break
     callback_list.on_train_end(logs)

@@ -231,3 +231,33 @@ def test_time_limit_stops_after_the_batch_that_crosses_it():
     assert int(history.model.optimizer.iterations) == 1
     with pytest.raises(ValueError, match="minutes=0"):
         training.TimeLimit(minutes=0)
+
+
+def test_time_limit_passed_during_validation_starts_no_new_epoch():
+    # A fake clock that jumps past the limit while epoch 0 is validated. The
+    # first version only looked at the clock after training batches, so the
+    # run began epoch 1, trained one batch and validated again.
+    from keras_lm.training import callbacks as callbacks_module
+
+    clock = {"now": 0.0}
+
+    class JumpDuringValidation(keras.callbacks.Callback):
+        def on_test_end(self, logs=None):
+            clock["now"] = 120.0
+
+    limit = training.TimeLimit(minutes=1)
+    fake_time = SimpleNamespace(monotonic=lambda: clock["now"])
+    with mock.patch.object(callbacks_module, "time", fake_time):
+        history = training.train(
+            training_helpers.tiny_seq2seq,
+            training_helpers.translation_dataset(16, batch_size=4).repeat(),
+            validation_data=training_helpers.translation_dataset(8, batch_size=4),
+            epochs=3,
+            steps_per_epoch=2,
+            callbacks=[JumpDuringValidation(), limit],
+            compile_options={"learning_rate": 1e-2, "jit_compile": False},
+            verbose=0,
+        )
+    assert limit.stopped_early
+    assert history.epoch == [0]
+    assert int(history.model.optimizer.iterations) == 2

@@ -63,10 +63,11 @@ class InverseSqrtWarmup(keras.optimizers.schedules.LearningRateSchedule):
         ```
         """
         _check_positive("peak_learning_rate", peak_learning_rate)
-        _check_positive("hidden_dim", hidden_dim)
-        _check_positive("warmup_steps", warmup_steps)
-        scale = peak_learning_rate * math.sqrt(hidden_dim * warmup_steps)
-        return cls(hidden_dim=hidden_dim, warmup_steps=warmup_steps, scale=scale)
+        # The constructor checks hidden_dim and warmup_steps before the
+        # square root sees them.
+        schedule = cls(hidden_dim=hidden_dim, warmup_steps=warmup_steps)
+        schedule.scale = peak_learning_rate * math.sqrt(hidden_dim * warmup_steps)
+        return schedule
 
     def __call__(self, step):
         step = ops.maximum(ops.cast(step, "float32"), 1.0)

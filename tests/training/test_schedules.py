@@ -39,6 +39,8 @@ def test_inverse_sqrt_with_peak_reaches_that_peak_then_decays():
     np.testing.assert_allclose(_values(restored, [300]), [1e-3], rtol=1e-6)
     with pytest.raises(ValueError, match="peak_learning_rate"):
         InverseSqrtWarmup.with_peak(0.0, hidden_dim=256, warmup_steps=300)
+    with pytest.raises(ValueError, match="hidden_dim=-1"):
+        InverseSqrtWarmup.with_peak(1e-3, hidden_dim=-1, warmup_steps=300)
 
 
 def test_warmup_cosine_shape():

@@ -12,29 +12,21 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-
-import keras_lm
 from keras_lm.training import InverseSqrtWarmup, compile_model
+from tests.training import training_helpers
 
 
 def test_compiled_model_loads_in_a_fresh_process(tmp_path):
-    model = keras_lm.models.TransformerLM(
-        vocabulary_size=32,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=16,
-    )
+    model = training_helpers.tiny_seq2seq()
     compile_model(
         model,
-        learning_rate=InverseSqrtWarmup(hidden_dim=16, warmup_steps=10),
+        learning_rate=InverseSqrtWarmup(hidden_dim=8, warmup_steps=10),
         label_smoothing=0.1,
         jit_compile=False,
     )
-    ids = np.random.default_rng(0).integers(1, 32, size=(4, 8)).astype("int32")
-    model.fit({"token_ids": ids}, ids, epochs=1, verbose=0)
+    model.fit(
+        training_helpers.translation_dataset(4, batch_size=4), shuffle=False, verbose=0
+    )
     path = tmp_path / "model.keras"
     model.save(path)
 

@@ -116,3 +116,27 @@ def test_pretrain_finetune_example_reports_every_figure(tmp_path):
     with open(os.path.join(config.output_dir, "results.json")) as f:
         assert json.load(f)["sample"] == results["sample"]
     assert os.path.exists(os.path.join(config.output_dir, "pretrained.keras"))
+
+
+def test_translation_example_refuses_bad_flags_before_training(tmp_path):
+    from examples.translate_en_fr.main import Config, build_model, load_pairs, run
+
+    with pytest.raises(ValueError, match="Unknown --dataset 'nope'.*tsv:PATH"):
+        load_pairs("nope")
+    with pytest.raises(ValueError, match="dropout=1.5"):
+        build_model(Config(dropout=1.5), vocabulary_size=60)
+    # The peak is checked where the schedule is made, before anything trains.
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text(TSV, encoding="utf-8")
+    config = Config(
+        dataset=f"tsv:{corpus}",
+        output_dir=str(tmp_path / "run"),
+        vocab_size=60,
+        max_length=16,
+        batch_size=16,
+        steps=2,
+        learning_rate=0.0,
+    )
+    with pytest.raises(ValueError, match="peak_learning_rate=0.0"):
+        run(config)
+    assert not os.path.exists(os.path.join(config.output_dir, "model.keras"))

@@ -10,6 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 from keras_lm import layers, models  # noqa: E402,F401
+from keras_lm.special_ids import SpecialIds  # noqa: E402,F401
 
 # Registers the losses, metrics and schedules a compiled model's `.keras` file
 # names, so `keras.saving.load_model` works after a plain `import keras_lm`.

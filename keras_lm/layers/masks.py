@@ -1,13 +1,14 @@
 """Boolean attention masks, built and merged in one place.
 
 Convention everywhere in keras_lm: masks are boolean and True means "may
-attend". Token id 0 is padding. Notation: B batch, T query length, S key length.
+attend". Padding masks come from the vocabulary's pad id
+(`keras_lm.SpecialIds`), never from a literal. Notation: B batch, T query length, S key length.
 """
 
 from keras import ops
 
 
-def padding_mask(token_ids, pad_id=0):
+def padding_mask(token_ids, pad_id):
     """[B, T] ids -> [B, T] bool, True at real (non-pad) tokens."""
     return ops.not_equal(token_ids, pad_id)
 

@@ -5,19 +5,21 @@ Notation: B batch, T length, D width, V vocabulary.
 
 import keras
 
-from keras_lm.layers.masks import padding_mask
 from keras_lm.layers.transformer_block import TransformerBlock
 from keras_lm.models import common
-
-INPUT_NAMES = ("token_ids",)
+from keras_lm.models.base import TransformerModel, special_ids_for
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
-class TransformerLM(keras.Model):
+class TransformerLM(TransformerModel):
     """Causal (decoder-only) Transformer returning next-token logits.
 
-    A functional Keras model: inputs `{"token_ids": [B, T]}` int ids with 0 as
-    padding, output logits [B, T, V] in float32.
+    A functional Keras model: inputs `{"token_ids": [B, T]}` int ids, output
+    logits [B, T, V] in float32. Rows are right-padded (with any id): causal
+    attention keeps padding after a row's end from reaching its real
+    positions, so no padding mask is needed. A text starts with
+    `special_ids.text_start_id` (BOS) and ends with EOS, in training data,
+    prompts and exports alike.
 
     Args:
         vocabulary_size: V.
@@ -34,6 +36,8 @@ class TransformerLM(keras.Model):
         tie_embeddings: use the embedding table as the output projection.
         normalization: "layer_norm" or "rms_norm".
         layer_norm_epsilon: epsilon of the normalization layers.
+        special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict);
+            None for keras_lm's default pad 0 / unk 1 / bos 2 / eos 3.
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -43,6 +47,8 @@ class TransformerLM(keras.Model):
     >>> model({"token_ids": np.ones((2, 5), "int32")}).shape
     (2, 5, 100)
     """
+
+    INPUT_NAMES = ("token_ids",)
 
     def __init__(
         self,
@@ -60,6 +66,7 @@ class TransformerLM(keras.Model):
         tie_embeddings=True,
         normalization="layer_norm",
         layer_norm_epsilon=1e-5,
+        special_ids=None,
         **kwargs,
     ):
         common.check_model_arguments(
@@ -73,6 +80,7 @@ class TransformerLM(keras.Model):
             num_kv_heads,
         )
         common.check_positive_int("num_layers", num_layers)
+        special_ids = special_ids_for(special_ids, vocabulary_size)
         dtype = kwargs.pop("dtype", None)
 
         token_embedding, position_layer, embedding_dropout = (
@@ -108,10 +116,9 @@ class TransformerLM(keras.Model):
         )
 
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        mask = padding_mask(token_ids)
         x = common.embed(token_embedding, position_layer, embedding_dropout, token_ids)
         for block in blocks:
-            x = block(x, padding_mask=mask)
+            x = block(x)
         if final_norm is not None:
             x = final_norm(x)
         logits = common.to_logits(token_embedding, x)
@@ -125,24 +132,25 @@ class TransformerLM(keras.Model):
         self.blocks = blocks
         self.final_norm = final_norm
 
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.num_kv_heads = num_kv_heads
-        self.activation = activation
-        self.normalize_first = normalize_first
-        self.position_encoding = position_encoding
-        self.tie_embeddings = tie_embeddings
-        self.normalization = normalization
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def __call__(self, inputs, *args, **kwargs):
-        common.check_token_inputs(inputs, INPUT_NAMES, self.max_sequence_length)
-        return super().__call__(inputs, *args, **kwargs)
+        self._special_ids = special_ids
+        self._remember_config(
+            dict(
+                vocabulary_size=vocabulary_size,
+                num_layers=num_layers,
+                num_heads=num_heads,
+                hidden_dim=hidden_dim,
+                intermediate_dim=intermediate_dim,
+                max_sequence_length=max_sequence_length,
+                dropout=dropout,
+                num_kv_heads=num_kv_heads,
+                activation=activation,
+                normalize_first=normalize_first,
+                position_encoding=position_encoding,
+                tie_embeddings=tie_embeddings,
+                normalization=normalization,
+                layer_norm_epsilon=layer_norm_epsilon,
+            )
+        )
 
     # Incremental decoding API, used by keras_lm.generation.
 
@@ -177,42 +185,3 @@ class TransformerLM(keras.Model):
         if self.final_norm is not None:
             x = self.final_norm(x)
         return common.to_logits(self.token_embedding, x), tuple(new_cache)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "max_sequence_length": self.max_sequence_length,
-            "dropout": self.dropout,
-            "num_kv_heads": self.num_kv_heads,
-            "activation": self.activation,
-            "normalize_first": self.normalize_first,
-            "position_encoding": self.position_encoding,
-            "tie_embeddings": self.tie_embeddings,
-            "normalization": self.normalization,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def generate(self, token_ids, **options):
-        """Continue right-padded prompts [B, P]; see `keras_lm.generation.generate`.
-
-        Options are those of `keras_lm.generation.generate`: `max_new_tokens`,
-        `method` ("greedy", "sample", "beam"), `num_beams`, `length_penalty`,
-        `top_k`, `top_p`, `temperature`, `seed`, `eos_id`, `return_all_beams`.
-
-        Example:
-        >>> model.generate([[2, 17, 9]], max_new_tokens=8, method="beam")
-        """
-        from keras_lm.generation import generate
-
-        return generate(self, token_ids, **options)

@@ -8,18 +8,22 @@ import keras
 from keras_lm.layers.masks import padding_mask
 from keras_lm.layers.transformer_block import TransformerBlock
 from keras_lm.models import common
-
-INPUT_NAMES = ("encoder_token_ids", "decoder_token_ids")
+from keras_lm.models.base import TransformerModel, special_ids_for
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
-class TransformerSeq2Seq(keras.Model):
+class TransformerSeq2Seq(TransformerModel):
     """Encoder-decoder Transformer returning next-token logits.
 
     A functional Keras model: inputs `{"encoder_token_ids": [B, S],
-    "decoder_token_ids": [B, T]}` int ids with 0 as padding, output logits
-    [B, T, V] in float32. Source and target share one embedding table, which is
-    also the output projection (`tie_embeddings=True`, as in the paper).
+    "decoder_token_ids": [B, T]}` int ids, right-padded with
+    `special_ids.pad_id`, output logits [B, T, V] in float32. Sources end with
+    EOS; targets start with `special_ids.start_id`. The encoder's padding mask
+    comes from the pad id; the decoder needs none (causal attention keeps
+    padding after a row's end from reaching its real positions, and a decoder
+    start id equal to the pad id, as in Marian, is attended normally). Source
+    and target share one embedding table, which is also the output projection
+    (`tie_embeddings=True`, as in the paper).
 
     Args:
         vocabulary_size: V, shared by source and target.
@@ -37,6 +41,9 @@ class TransformerSeq2Seq(keras.Model):
         tie_embeddings: use the embedding table as the output projection.
         normalization: "layer_norm" or "rms_norm".
         layer_norm_epsilon: epsilon of the normalization layers.
+        special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict); it
+            needs a pad id, an EOS id and a decoder start id (BOS). None for
+            keras_lm's default pad 0 / unk 1 / bos 2 / eos 3.
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -47,6 +54,8 @@ class TransformerSeq2Seq(keras.Model):
     ...        "decoder_token_ids": np.ones((2, 4), "int32")}).shape
     (2, 4, 100)
     """
+
+    INPUT_NAMES = ("encoder_token_ids", "decoder_token_ids")
 
     def __init__(
         self,
@@ -65,6 +74,7 @@ class TransformerSeq2Seq(keras.Model):
         tie_embeddings=True,
         normalization="layer_norm",
         layer_norm_epsilon=1e-5,
+        special_ids=None,
         **kwargs,
     ):
         common.check_model_arguments(
@@ -79,6 +89,9 @@ class TransformerSeq2Seq(keras.Model):
         )
         common.check_positive_int("num_encoder_layers", num_encoder_layers)
         common.check_positive_int("num_decoder_layers", num_decoder_layers)
+        special_ids = special_ids_for(
+            special_ids, vocabulary_size, needs=("pad_id", "eos_id", "start_id")
+        )
         dtype = kwargs.pop("dtype", None)
         rotary = 10000 if position_encoding == "rotary" else None
 
@@ -131,8 +144,7 @@ class TransformerSeq2Seq(keras.Model):
         decoder_ids = keras.Input(
             shape=(None,), dtype="int32", name="decoder_token_ids"
         )
-        encoder_mask = padding_mask(encoder_ids)
-        decoder_mask = padding_mask(decoder_ids)
+        encoder_mask = padding_mask(encoder_ids, special_ids.pad_id)
         x = common.embed(
             token_embedding, position_layer, embedding_dropout, encoder_ids
         )
@@ -145,7 +157,6 @@ class TransformerSeq2Seq(keras.Model):
         for decoder_block in decoder_blocks:
             y = decoder_block(
                 y,
-                padding_mask=decoder_mask,
                 encoder_outputs=encoder_outputs,
                 encoder_padding_mask=encoder_mask,
             )
@@ -167,31 +178,32 @@ class TransformerSeq2Seq(keras.Model):
         self.encoder_norm = encoder_norm
         self.decoder_norm = decoder_norm
 
-        self.vocabulary_size = vocabulary_size
-        self.num_encoder_layers = num_encoder_layers
-        self.num_decoder_layers = num_decoder_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.max_sequence_length = max_sequence_length
-        self.dropout = dropout
-        self.num_kv_heads = num_kv_heads
-        self.activation = activation
-        self.normalize_first = normalize_first
-        self.position_encoding = position_encoding
-        self.tie_embeddings = tie_embeddings
-        self.normalization = normalization
-        self.layer_norm_epsilon = layer_norm_epsilon
-
-    def __call__(self, inputs, *args, **kwargs):
-        common.check_token_inputs(inputs, INPUT_NAMES, self.max_sequence_length)
-        return super().__call__(inputs, *args, **kwargs)
+        self._special_ids = special_ids
+        self._remember_config(
+            dict(
+                vocabulary_size=vocabulary_size,
+                num_encoder_layers=num_encoder_layers,
+                num_decoder_layers=num_decoder_layers,
+                num_heads=num_heads,
+                hidden_dim=hidden_dim,
+                intermediate_dim=intermediate_dim,
+                max_sequence_length=max_sequence_length,
+                dropout=dropout,
+                num_kv_heads=num_kv_heads,
+                activation=activation,
+                normalize_first=normalize_first,
+                position_encoding=position_encoding,
+                tie_embeddings=tie_embeddings,
+                normalization=normalization,
+                layer_norm_epsilon=layer_norm_epsilon,
+            )
+        )
 
     # Incremental decoding API, used by keras_lm.generation.
 
     def encode(self, encoder_token_ids, training=False):
         """[B, S] ids -> (encoder outputs [B, S, D], padding mask [B, S])."""
-        mask = padding_mask(encoder_token_ids)
+        mask = padding_mask(encoder_token_ids, self.special_ids.pad_id)
         x = common.embed(
             self.token_embedding,
             self.position_layer,
@@ -257,7 +269,6 @@ class TransformerSeq2Seq(keras.Model):
     def cross_attention_scores(self, encoder_token_ids, decoder_token_ids):
         """Last decoder block's cross-attention probabilities [B, N, T, S]."""
         encoder_outputs, encoder_mask = self.encode(encoder_token_ids)
-        decoder_mask = padding_mask(decoder_token_ids)
         y = common.embed(
             self.token_embedding,
             self.position_layer,
@@ -269,51 +280,8 @@ class TransformerSeq2Seq(keras.Model):
         for decoder_block in self.decoder_blocks:
             y, scores = decoder_block(
                 y,
-                padding_mask=decoder_mask,
                 encoder_outputs=encoder_outputs,
                 encoder_padding_mask=encoder_mask,
                 return_attention_scores=True,
             )
         return scores
-
-    def get_config(self):
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_encoder_layers": self.num_encoder_layers,
-            "num_decoder_layers": self.num_decoder_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "max_sequence_length": self.max_sequence_length,
-            "dropout": self.dropout,
-            "num_kv_heads": self.num_kv_heads,
-            "activation": self.activation,
-            "normalize_first": self.normalize_first,
-            "position_encoding": self.position_encoding,
-            "tie_embeddings": self.tie_embeddings,
-            "normalization": self.normalization,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def generate(self, encoder_token_ids, **options):
-        """Translate right-padded sources [B, S]; see `keras_lm.generation.generate`.
-
-        Targets start from BOS (2). Options are those of
-        `keras_lm.generation.generate`, including `source_length_ratio` and
-        `source_length_offset` to bound each target by its source's length.
-
-        Example:
-        >>> model.generate(source_ids, method="beam", num_beams=4,
-        ...                source_length_ratio=1.5, source_length_offset=10)
-        """
-        from keras_lm.generation import generate
-
-        return generate(self, encoder_token_ids, **options)

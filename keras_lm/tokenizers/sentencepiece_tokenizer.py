@@ -11,6 +11,8 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from keras_lm.special_ids import SpecialIds
+
 
 @keras.saving.register_keras_serializable(package="keras_lm")
 class SentencePieceTokenizer(keras.layers.Layer):
@@ -55,10 +57,18 @@ class SentencePieceTokenizer(keras.layers.Layer):
             processor.id_to_piece(i) for i in range(processor.get_piece_size())
         ]
         self._piece_ids = {piece: i for i, piece in enumerate(self._pieces)}
-        self.pad_id = processor.pad_id()
-        self.unk_id = processor.unk_id()
-        self.bos_id = processor.bos_id()
-        self.eos_id = processor.eos_id()
+        # SentencePiece marks an absent special piece with -1.
+        self.special_ids = SpecialIds(
+            **{
+                name: (None if value < 0 else value)
+                for name, value in (
+                    ("pad_id", processor.pad_id()),
+                    ("unk_id", processor.unk_id()),
+                    ("bos_id", processor.bos_id()),
+                    ("eos_id", processor.eos_id()),
+                )
+            }
+        )
         # Assigning the tensorflow_text tokenizer as an attribute makes its
         # model resource a tracked child of this layer; without that,
         # tf.saved_model.save fails with an "untracked resource" error.
@@ -83,6 +93,22 @@ class SentencePieceTokenizer(keras.layers.Layer):
             # resource of every tokenizer already built. Rebuild it once.
             self._sentencepiece = self._make_sentencepiece()
             return fn(self._sentencepiece)
+
+    @property
+    def pad_id(self):
+        return self.special_ids.pad_id
+
+    @property
+    def unk_id(self):
+        return self.special_ids.unk_id
+
+    @property
+    def bos_id(self):
+        return self.special_ids.bos_id
+
+    @property
+    def eos_id(self):
+        return self.special_ids.eos_id
 
     def call(self, inputs):
         return self.tokenize(inputs)
@@ -110,15 +136,23 @@ class SentencePieceTokenizer(keras.layers.Layer):
             Ids outside the vocabulary raise `OutOfRangeError`; see
             `check_vocabulary_matches`.
         """
+        special = self.special_ids
+        keep = None
         if isinstance(inputs, tf.RaggedTensor):
-            inputs = inputs.to_tensor(default_value=self.pad_id)
+            keep = tf.ones_like(inputs, tf.bool).to_tensor(False)  # [B, T]
+            inputs = inputs.to_tensor()
         ids = tf.cast(tf.convert_to_tensor(inputs), tf.int32)
         single = ids.shape.rank == 1
         if single:
             ids = ids[tf.newaxis]  # [1, T]
-        keep = tf.not_equal(ids, self.pad_id) & tf.not_equal(ids, self.bos_id)
-        if self.eos_id >= 0:
-            seen_eos = tf.cumsum(tf.cast(tf.equal(ids, self.eos_id), tf.int32), axis=1)
+        if keep is None:
+            keep = tf.ones_like(ids, tf.bool)
+        for drop in {special.pad_id, special.bos_id, special.start_id} - {None}:
+            keep &= tf.not_equal(ids, drop)
+        if special.eos_id is not None:
+            seen_eos = tf.cumsum(
+                tf.cast(tf.equal(ids, special.eos_id), tf.int32), axis=1
+            )
             keep &= tf.equal(seen_eos, 0)
         kept = tf.ragged.boolean_mask(ids, keep)
         text = self._run(lambda sentencepiece: sentencepiece.detokenize(kept))

@@ -8,12 +8,14 @@ import re
 
 import sentencepiece as spm
 
+from keras_lm.special_ids import SpecialIds
 from keras_lm.tokenizers.text_source import iter_text_lines
 
-PAD_ID = 0
-UNK_ID = 1
-BOS_ID = 2
-EOS_ID = 3
+DEFAULT_SPECIAL_IDS = SpecialIds()
+PAD_ID = DEFAULT_SPECIAL_IDS.pad_id
+UNK_ID = DEFAULT_SPECIAL_IDS.unk_id
+BOS_ID = DEFAULT_SPECIAL_IDS.bos_id
+EOS_ID = DEFAULT_SPECIAL_IDS.eos_id
 MIN_VOCABULARY_SIZE = 8
 MODEL_TYPES = ("unigram", "bpe")
 
@@ -31,13 +33,14 @@ def train_sentencepiece(
     max_sentence_length=4192,
     byte_fallback=False,
     seed=0,
+    special_ids=None,
 ):
-    """Trains a SentencePiece model with pad=0, unk=1, bos=2, eos=3.
+    """Trains a SentencePiece model, by default with pad=0, unk=1, bos=2, eos=3.
 
-    The ids are fixed so that padding masks (`ids != 0`), decoder start tokens
-    and end-of-sequence checks mean the same thing for every model trained
-    here. Training runs in memory from a stream of sentences; files are read
-    line by line.
+    Any other assignment of special ids works too (`special_ids`); the
+    tokenizer reports it as `tokenizer.special_ids`, and everything downstream
+    reads it from there. Training runs in memory from a stream of sentences;
+    files are read line by line.
 
     Args:
         texts_or_files: an iterable of `str` (one sentence per item), a path
@@ -56,6 +59,10 @@ def train_sentencepiece(
         byte_fallback: whether unknown characters decompose into 256 byte
             pieces instead of `unk`. Needs `vocab_size` above 260.
         seed: int seed for the trainer's sampling, so training is repeatable.
+        special_ids: a `keras_lm.SpecialIds` (or dict) placing pad, unk, bos
+            and eos; None for the default. unk must be set; pad, bos and eos
+            may be None (no such piece). `decoder_start_id` must be None or
+            one of the others (SentencePiece has no such piece).
 
     Returns:
         The serialized model proto as `bytes`, ready for
@@ -69,6 +76,7 @@ def train_sentencepiece(
     16
     """
     _validate(vocab_size, model_type, character_coverage, max_sentences)
+    special_ids = _check_special_ids(special_ids, vocab_size)
     lines = iter_text_lines(texts_or_files)
     first = next(lines, None)
     if first is None:
@@ -93,10 +101,15 @@ def train_sentencepiece(
                 shuffle_input_sentence=True,
                 max_sentence_length=max_sentence_length,
                 byte_fallback=byte_fallback,
-                pad_id=PAD_ID,
-                unk_id=UNK_ID,
-                bos_id=BOS_ID,
-                eos_id=EOS_ID,
+                **{
+                    name: -1 if value is None else value
+                    for name, value in (
+                        ("pad_id", special_ids.pad_id),
+                        ("unk_id", special_ids.unk_id),
+                        ("bos_id", special_ids.bos_id),
+                        ("eos_id", special_ids.eos_id),
+                    )
+                },
                 # One thread keeps training repeatable for a given seed.
                 num_threads=1,
                 minloglevel=2,
@@ -161,6 +174,24 @@ def _validate(vocab_size, model_type, character_coverage, max_sentences):
             "max_sentences must be a positive integer. "
             f"Received: max_sentences={max_sentences!r}"
         )
+
+
+def _check_special_ids(special_ids, vocab_size):
+    special_ids = SpecialIds.from_value(special_ids)
+    special_ids.check(vocab_size, needs=("unk_id",))
+    ids = [special_ids.pad_id, special_ids.unk_id, special_ids.bos_id]
+    ids = [i for i in ids + [special_ids.eos_id] if i is not None]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            "SentencePiece needs distinct pad, unk, bos and eos ids. "
+            f"Received: {special_ids}"
+        )
+    if special_ids.decoder_start_id not in (None, *ids):
+        raise ValueError(
+            "decoder_start_id must be None or one of the pad, bos and eos ids, "
+            f"which SentencePiece can hold. Received: {special_ids}"
+        )
+    return special_ids
 
 
 def _explain(error, vocab_size):

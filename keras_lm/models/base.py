@@ -1,0 +1,61 @@
+"""What both models share: their config, input checks, special ids, `generate`."""
+
+import keras
+
+from keras_lm.models import common
+from keras_lm.special_ids import SpecialIds
+
+
+class TransformerModel(keras.Model):
+    """Base of `TransformerLM` and `TransformerSeq2Seq`.
+
+    A subclass builds its functional graph, calls `super().__init__(inputs=...,
+    outputs=...)`, then `_remember_config(config)` with the keyword arguments
+    it was constructed from (special ids included); these become attributes
+    and, with the base fields, `get_config()`.
+    """
+
+    INPUT_NAMES = ()
+
+    def _remember_config(self, config):
+        self._config_names = tuple(config)
+        for name, value in config.items():
+            setattr(self, name, value)
+
+    @property
+    def special_ids(self):
+        """The vocabulary's `keras_lm.SpecialIds` (also in `get_config()`)."""
+        return self._special_ids
+
+    def __call__(self, inputs, *args, **kwargs):
+        common.check_token_inputs(inputs, self.INPUT_NAMES, self.max_sequence_length)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+        config.update({name: getattr(self, name) for name in self._config_names})
+        config["special_ids"] = self.special_ids.get_config()
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def generate(self, token_ids, **options):
+        """Decode from this model; see `keras_lm.generation.generate`.
+
+        Example:
+        >>> model.generate(token_ids, max_new_tokens=8, method="beam")
+        """
+        from keras_lm.generation import generate
+
+        return generate(self, token_ids, **options)
+
+
+def special_ids_for(special_ids, vocabulary_size, needs=()):
+    """Check and return the `SpecialIds` a model is built with."""
+    return SpecialIds.from_value(special_ids).check(vocabulary_size, needs=needs)

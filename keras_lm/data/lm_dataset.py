@@ -2,8 +2,9 @@
 
 Shapes: B = batch size, T = sequence_length.
 
-Documents are tokenized, each followed by EOS, and concatenated into one
-token stream. The stream is cut into windows of T + 1 tokens that start
+Documents are tokenized, each as `[BOS] + ids + [EOS]` (the one start-of-text
+convention of decoder-only models, `keras_lm.tokenizers.encoding`), and
+concatenated into one token stream. The stream is cut into windows of T + 1 tokens that start
 every T tokens, so consecutive windows share one boundary token and every
 token after the first is a label exactly once. A window gives
 `token_ids = window[:-1]` and `labels = window[1:]`. There is no padding;
@@ -16,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lm.data.validation import check_positive_int, check_special_ids
+from keras_lm.tokenizers.encoding import encode_documents
 from keras_lm.tokenizers.text_source import iter_text_lines
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -28,7 +30,7 @@ class PackingReport:
 
     Attributes:
         documents: documents (non-empty lines or strings) read.
-        tokens: tokens in the stream, one EOS per document included.
+        tokens: tokens in the stream, each document's start and EOS included.
         blocks: windows of `sequence_length + 1` tokens made.
         dropped_tokens: tokens at the end of the stream that are in no window
             (`tokens == blocks * sequence_length + 1 + dropped_tokens`).
@@ -64,8 +66,8 @@ def make_lm_dataset(
         texts_or_files: documents as an iterable of `str`, or text files (a
             path, or an iterable of `pathlib.Path`) with one document per
             line. Empty documents are skipped.
-        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` with pad id
-            0 and an EOS id.
+        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` with an
+            EOS id.
         sequence_length: int, tokens per example (T).
         batch_size: int, examples per batch (B).
         shuffle: whether to shuffle windows (each epoch anew).
@@ -86,8 +88,8 @@ def make_lm_dataset(
     check_positive_int("sequence_length", sequence_length)
     check_positive_int("batch_size", batch_size)
     check_positive_int("shuffle_buffer", shuffle_buffer)
-    check_special_ids(tokenizer, needs=("eos_id",))
-    stream, documents = _token_stream(texts_or_files, tokenizer)
+    special_ids = check_special_ids(tokenizer, needs=("eos_id",))
+    stream, documents = _token_stream(texts_or_files, tokenizer, special_ids)
     blocks = (stream.size - 1) // sequence_length
     if blocks < 1 or (drop_remainder and blocks < batch_size):
         raise ValueError(
@@ -116,19 +118,22 @@ def make_lm_dataset(
     return (dataset, report) if return_report else dataset
 
 
-def _token_stream(texts_or_files, tokenizer):
-    """All documents' ids, each followed by EOS, as one int32 numpy array."""
+def _token_stream(texts_or_files, tokenizer, special_ids):
+    """All documents' ids, encoded by `encode_documents`, as one int32 array."""
     pieces = []
+    if special_ids.text_start_id == special_ids.eos_id:
+        # Each document's EOS starts the next; the first needs its own start.
+        pieces.append(np.array([special_ids.eos_id], np.int32))
     documents = 0
     chunk = []
     for text in iter_text_lines(texts_or_files):
         chunk.append(text)
         if len(chunk) == _TOKENIZE_CHUNK:
-            pieces.append(_with_eos(tokenizer, chunk))
+            pieces.append(_encode(tokenizer, special_ids, chunk))
             documents += len(chunk)
             chunk = []
     if chunk:
-        pieces.append(_with_eos(tokenizer, chunk))
+        pieces.append(_encode(tokenizer, special_ids, chunk))
         documents += len(chunk)
     if not documents:
         raise ValueError(
@@ -138,16 +143,15 @@ def _token_stream(texts_or_files, tokenizer):
     return np.concatenate(pieces), documents
 
 
-def _with_eos(tokenizer, texts):
+def _encode(tokenizer, special_ids, texts):
     ids = tokenizer.tokenize(tf.constant(texts))  # ragged [D, None]
-    eos = tf.fill([ids.nrows(), 1], tf.constant(tokenizer.eos_id, ids.dtype))
-    return tf.concat([ids, eos], axis=1).flat_values.numpy().astype(np.int32)
+    ids = encode_documents(ids, special_ids)
+    return ids.flat_values.numpy().astype(np.int32)
 
 
 def _to_model_inputs(windows):
     token_ids = windows[:, :-1]  # [B, T]
     labels = windows[:, 1:]  # [B, T]
-    # Packed windows hold no padding; the weight still follows the one
-    # convention (0 = pad) so losses treat both pipelines alike.
-    sample_weight = tf.cast(tf.not_equal(labels, 0), tf.float32)
+    # Packed windows hold no padding: every label is real.
+    sample_weight = tf.ones_like(labels, tf.float32)
     return {"token_ids": token_ids}, labels, sample_weight

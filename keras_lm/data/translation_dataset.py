@@ -2,17 +2,21 @@
 
 Shapes: B = batch size, S = source (encoder) length, T = target length.
 
-For a pair (source, target) with token ids `src` and `tgt`:
+For a pair (source, target) with token ids `src` and `tgt`
+(`keras_lm.tokenizers.encoding`):
     encoder_token_ids = src + [EOS]
-    decoder_token_ids = [BOS] + tgt     (teacher forcing input)
-    labels            =         tgt + [EOS]
-Every sequence is at most `max_length` long, padding is id 0, and
-`sample_weight` is 1.0 on real label positions and 0.0 on padding.
+    decoder_token_ids = [START] + tgt   (teacher forcing input; START is BOS
+                                         or the vocabulary's decoder start)
+    labels            =           tgt + [EOS]
+Every sequence is at most `max_length` long (a cut target keeps no EOS label),
+padding is the tokenizer's pad id, and `sample_weight` is 1.0 on real label
+positions and 0.0 on padding.
 """
 
 import tensorflow as tf
 
 from keras_lm.data.validation import check_positive_int, check_special_ids
+from keras_lm.tokenizers.encoding import encode_sources, encode_targets
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -45,8 +49,8 @@ def make_translation_dataset(
 
     Args:
         pairs: a non-empty sequence of `(source, target)` strings.
-        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` (pad id 0,
-            with BOS and EOS ids), shared by both languages.
+        tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` with pad,
+            EOS and BOS (decoder start) ids, shared by both languages.
         batch_size: int, pairs per batch.
         max_length: int, longest encoder or decoder sequence, EOS/BOS
             included.
@@ -59,8 +63,9 @@ def make_translation_dataset(
         shuffle_buffer: int, size of the shuffle buffer.
         drop_remainder: whether to drop the last partial batch (per bucket).
             None means `static_shapes`; it must be True with static shapes.
-        truncate: if True, cut over-long sequences to `max_length` (they
-            keep their EOS); if False, drop pairs with either side too long.
+        truncate: if True, cut over-long sequences to `max_length` (sources
+            keep their EOS, targets lose their EOS label); if False, drop
+            pairs with either side too long.
         cache: whether to keep tokenized pairs in memory after the first
             epoch.
         seed: optional int seed for the shuffle.
@@ -78,7 +83,7 @@ def make_translation_dataset(
     check_positive_int("batch_size", batch_size)
     check_positive_int("max_length", max_length, minimum=2)
     check_positive_int("shuffle_buffer", shuffle_buffer)
-    check_special_ids(tokenizer, needs=("bos_id", "eos_id"))
+    special_ids = check_special_ids(tokenizer, needs=("pad_id", "eos_id", "start_id"))
     if drop_remainder is None:
         drop_remainder = static_shapes
     if static_shapes and not drop_remainder:
@@ -104,14 +109,19 @@ def make_translation_dataset(
 
     dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
     dataset = dataset.map(
-        _encoder(tokenizer, max_length, truncate), num_parallel_calls=AUTOTUNE
+        lambda source, target: (tokenizer.tokenize(source), tokenizer.tokenize(target)),
+        num_parallel_calls=AUTOTUNE,
     )
     if not truncate:
+        # Room for the EOS or start id each side gains.
         dataset = dataset.filter(
-            lambda encoder, decoder, labels: tf.logical_and(
-                tf.size(encoder) <= max_length, tf.size(decoder) <= max_length
+            lambda source, target: tf.logical_and(
+                tf.size(source) < max_length, tf.size(target) < max_length
             )
         )
+    dataset = dataset.map(
+        _encoder(special_ids, max_length), num_parallel_calls=AUTOTUNE
+    )
     if cache:
         dataset = dataset.cache()
     if shuffle:
@@ -123,6 +133,7 @@ def make_translation_dataset(
         static_shapes=static_shapes,
         boundaries=bucket_boundaries,
         drop_remainder=drop_remainder,
+        pad_id=special_ids.pad_id,
     )
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
@@ -178,49 +189,49 @@ def _check_boundaries(boundaries):
         )
 
 
-def _encoder(tokenizer, max_length, truncate):
-    bos = tf.constant([tokenizer.bos_id], tf.int32)
-    eos = tf.constant([tokenizer.eos_id], tf.int32)
-    # One slot of max_length is kept for the BOS or EOS added below.
-    keep = max_length - 1 if truncate else None
-
-    def encode(source, target):
-        source_ids = tokenizer.tokenize(source)[:keep]  # [S - 1]
-        target_ids = tokenizer.tokenize(target)[:keep]  # [T - 1]
-        return (
-            tf.concat([source_ids, eos], axis=0),  # [S]
-            tf.concat([bos, target_ids], axis=0),  # [T]
-            tf.concat([target_ids, eos], axis=0),  # [T]
-        )
+def _encoder(special_ids, max_length):
+    def encode(source_ids, target_ids):
+        encoder = encode_sources(source_ids, special_ids, max_length)  # [S]
+        decoder, labels = encode_targets(target_ids, special_ids, max_length)
+        # Real label positions; padding_batch pads this with 0.
+        weights = tf.ones_like(labels, tf.float32)  # [T]
+        return encoder, decoder, labels, weights
 
     return encode
 
 
-def _batch(dataset, batch_size, max_length, static_shapes, boundaries, drop_remainder):
+def _batch(
+    dataset, batch_size, max_length, static_shapes, boundaries, drop_remainder, pad_id
+):
+    padding_values = (pad_id, pad_id, pad_id, 0.0)
     if static_shapes:
         return dataset.padded_batch(
-            batch_size, padded_shapes=([max_length],) * 3, drop_remainder=True
+            batch_size,
+            padded_shapes=([max_length],) * 4,
+            padding_values=padding_values,
+            drop_remainder=True,
         )
     if not boundaries:
-        return dataset.padded_batch(batch_size, drop_remainder=drop_remainder)
+        return dataset.padded_batch(
+            batch_size, padding_values=padding_values, drop_remainder=drop_remainder
+        )
     # Every batch is padded to its bucket's upper edge, so a bucketed
     # dataset has one shape per bucket: XLA compiles a train step per shape,
     # and padding only to each batch's longest row recompiled it constantly.
     # The last edge is max_length + 1 so every sequence has a closed bucket.
     edges = [b for b in boundaries if b <= max_length] + [max_length + 1]
     return dataset.bucket_by_sequence_length(
-        element_length_func=lambda encoder, decoder, labels: tf.maximum(
+        element_length_func=lambda encoder, decoder, labels, weights: tf.maximum(
             tf.size(encoder), tf.size(decoder)
         ),
         bucket_boundaries=edges,
         bucket_batch_sizes=[batch_size] * (len(edges) + 1),
+        padding_values=padding_values,
         pad_to_bucket_boundary=True,
         drop_remainder=drop_remainder,
     )
 
 
-def _to_model_inputs(encoder, decoder, labels):
+def _to_model_inputs(encoder, decoder, labels, weights):
     inputs = {"encoder_token_ids": encoder, "decoder_token_ids": decoder}
-    # Padding is id 0 (checked on the tokenizer), so labels mark it directly.
-    sample_weight = tf.cast(tf.not_equal(labels, 0), tf.float32)  # [B, T]
-    return inputs, labels, sample_weight
+    return inputs, labels, weights

@@ -18,12 +18,13 @@ DOCUMENTS = [
 
 
 def _expected_stream(tokenizer_proto, documents):
-    """The stream computed without the pipeline: ids + EOS per document."""
+    """The stream computed without the pipeline: BOS + ids + EOS per document."""
     processor = spm.SentencePieceProcessor(model_proto=tokenizer_proto)
     stream = []
     for document in documents:
         if document.strip():
-            stream += processor.encode(document) + [processor.eos_id()]
+            stream += [processor.bos_id()] + processor.encode(document)
+            stream += [processor.eos_id()]
     return stream
 
 
@@ -51,6 +52,7 @@ def test_packing_keeps_every_token(tokenizer, tokenizer_proto):
     assert report.documents == 25
     assert report.tokens == len(stream)
     assert stream.count(tokenizer.eos_id) == 25
+    assert stream.count(tokenizer.bos_id) == 25
     inputs, labels = _concat(dataset)
     covered = report.blocks * sequence_length
     assert len(stream) == covered + 1 + report.dropped_tokens

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from corpus_helpers import make_pairs, requires_french_catalogs
 
+import keras_lm
 from keras_lm.data import (
     default_bucket_boundaries,
     load_gettext_pairs,
@@ -57,18 +58,34 @@ def test_contract_bos_eos_and_sample_weight(tokenizer):
         assert w == [float(label != 0) for label in padded_labels]
 
 
-def test_truncate_keeps_eos_and_filter_drops_long_pairs(tokenizer):
+def test_truncation_keeps_source_eos_but_no_eos_label_on_a_cut_target(tokenizer):
     pairs = make_pairs(60, seed=3)
     max_length = 6
     truncated = _rows(
         make_translation_dataset(
-            pairs, tokenizer, batch_size=8, max_length=max_length, shuffle=False
+            pairs,
+            tokenizer,
+            batch_size=8,
+            max_length=max_length,
+            shuffle=False,
+            bucket_boundaries=(),
         )
     )
     assert len(truncated) == len(pairs)
-    for enc, dec, lab, _, _ in truncated:
+    eos = tokenizer.eos_id
+    cut_targets = 0
+    for (_, target), (enc, dec, lab, _, _) in zip(pairs, truncated):
         assert max(len(enc), len(dec), len(lab)) <= max_length
-        assert enc[-1] == lab[-1] == tokenizer.eos_id
+        assert enc[-1] == eos
+        target_ids = _ids(tokenizer, target)
+        if len(target_ids) < max_length:
+            assert list(lab) == target_ids + [eos]
+        else:
+            # A cut target must not teach the model to stop mid-sentence.
+            cut_targets += 1
+            assert list(lab) == target_ids[:max_length] and eos not in lab
+            assert list(dec) == [tokenizer.bos_id] + target_ids[: max_length - 1]
+    assert cut_targets > 0
     fits = [
         pair
         for pair in pairs
@@ -182,7 +199,7 @@ def test_feeds_model_fit(tokenizer):
 
 
 class _NoPadTokenizer:
-    pad_id, bos_id, eos_id = -1, 2, 3
+    special_ids = keras_lm.SpecialIds(pad_id=None)
 
 
 @pytest.mark.parametrize(
@@ -215,6 +232,6 @@ def test_bad_arguments_name_the_value(tokenizer, pairs, kwargs, error, message):
         make_translation_dataset(pairs, tokenizer, **kwargs)
 
 
-def test_tokenizer_without_pad_zero_is_rejected():
-    with pytest.raises(ValueError, match="pad_id=-1"):
+def test_tokenizer_without_a_pad_id_is_rejected():
+    with pytest.raises(ValueError, match="no pad_id"):
         make_translation_dataset([("a", "b")], _NoPadTokenizer(), batch_size=1)

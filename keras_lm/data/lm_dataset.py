@@ -4,9 +4,9 @@ Shapes: B = batch size, T = sequence_length.
 
 Documents are tokenized, each as `[BOS] + ids + [EOS]` (the one start-of-text
 convention of decoder-only models, `keras_lm.tokenizers.encoding`), and
-concatenated into one token stream. The stream is cut into windows of T + 1 tokens that start
-every T tokens, so consecutive windows share one boundary token and every
-token after the first is a label exactly once. A window gives
+concatenated into one token stream. The stream is cut into windows of T + 1
+tokens that start every T tokens, so consecutive windows share one boundary
+token and every token after the first is a label exactly once. A window gives
 `token_ids = window[:-1]` and `labels = window[1:]`. There is no padding;
 the tail that does not fill a last window is dropped and counted.
 """

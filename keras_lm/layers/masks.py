@@ -1,8 +1,8 @@
 """Boolean attention masks, built and merged in one place.
 
 Convention everywhere in keras_lm: masks are boolean and True means "may
-attend". Padding masks come from the vocabulary's pad id
-(`keras_lm.SpecialIds`), never from a literal. Notation: B batch, T query length, S key length.
+attend". Padding masks come from the vocabulary's pad id (`keras_lm.SpecialIds`),
+never from a literal. Notation: B batch, T query length, S key length.
 """
 
 from keras import ops

@@ -8,15 +8,24 @@ was traced.
 
 from keras_lm.generation.beam_search import length_penalty
 from keras_lm.generation.compiled import trace_count
-from keras_lm.generation.decode_graph import build_decode_function
+from keras_lm.generation.decode_graph import build_decode_function, decode_inputs
 from keras_lm.generation.generate import generate
-from keras_lm.generation.text import encode_sources, translate_ids, translate_texts
+from keras_lm.generation.lengths import new_token_limits
+from keras_lm.generation.text import (
+    check_same_special_ids,
+    encode_sources,
+    translate_ids,
+    translate_texts,
+)
 
 __all__ = [
     "build_decode_function",
+    "check_same_special_ids",
+    "decode_inputs",
     "encode_sources",
     "generate",
     "length_penalty",
+    "new_token_limits",
     "trace_count",
     "translate_ids",
     "translate_texts",

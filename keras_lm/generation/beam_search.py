@@ -14,6 +14,7 @@ beat its worst finished hypothesis: with alpha >= 0 and log-probabilities
 <= 0, an alive beam's score can at best reach log P / lp(longest length).
 """
 
+import keras
 from keras import ops
 
 from keras_lm.generation import sampling
@@ -39,25 +40,12 @@ def _gather_cache(cache, parents, num_beams):
     rows = ops.shape(parents)[0]
     offsets = ops.arange(rows, dtype="int32")[:, None] * num_beams
     flat = ops.reshape(offsets + parents, (-1,))  # [B * W]
-    return _map_structure(lambda tensor: ops.take(tensor, flat, axis=0), cache)
+    return keras.tree.map_structure(
+        lambda tensor: ops.take(tensor, flat, axis=0), cache
+    )
 
 
-def _map_structure(fn, structure):
-    if isinstance(structure, (tuple, list)):
-        return tuple(_map_structure(fn, item) for item in structure)
-    return fn(structure)
-
-
-def beam_search(
-    step_fn,
-    cache,
-    tokens,
-    prompt_lengths,
-    row_limits,
-    num_beams,
-    alpha,
-    eos_id,
-):
+def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
     """Search W beams per row; return them best first with their scores.
 
     Args:
@@ -65,18 +53,20 @@ def beam_search(
             cache)`, one cached decoder step.
         cache: the model's cache for B * W rows (each row's cache repeated per
             beam), filled below `min(prompt_lengths) - 1`.
-        tokens: [B, L] int32, prompts right-padded with 0.
-        prompt_lengths: [B] int32, at least 1.
-        row_limits: [B] int32, the buffer position where each row must stop.
+        tokens: [B, L] int32, prompts right-padded, then `fill`.
+        inputs: the `decode_inputs` dict: `prompt_lengths` [B] (at least 1),
+            `row_limits` [B], `length_penalty` (alpha >= 0), `pad_id` (never
+            generated) and `eos_id` (-1 for none).
+        fill: int32 scalar written after a hypothesis' end.
         num_beams: W, a static int.
-        alpha: float32 scalar tensor >= 0, the length penalty exponent.
-        eos_id: int32 scalar tensor; -1 never matches.
 
     Returns:
         `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
         Hypotheses cut by the length limit without EOS rank after every
         finished one, and are scored with their own length.
     """
+    prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
+    alpha, eos_id = inputs["length_penalty"], inputs["eos_id"]
     rows, length = ops.shape(tokens)
     width = num_beams
     alive_tokens = ops.repeat(tokens[:, None, :], width, axis=1)  # [B, W, L]
@@ -84,7 +74,7 @@ def beam_search(
     first_beam = ops.arange(width, dtype="int32") == 0
     alive_log_probs = ops.where(first_beam, 0.0, NEGATIVE_INFINITY)
     alive_log_probs = ops.repeat(alive_log_probs[None, :], rows, axis=0)  # [B, W]
-    finished_tokens = ops.zeros_like(alive_tokens)
+    finished_tokens = alive_tokens
     finished_scores = ops.full((rows, width), NEGATIVE_INFINITY, "float32")
     longest = ops.cast(row_limits - prompt_lengths, "float32")  # [B]
     best_possible_penalty = length_penalty(longest, alpha)
@@ -98,22 +88,25 @@ def beam_search(
     def one_step(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
         previous = ops.reshape(read_column_3d(alive_tokens, index - 1), (-1, 1))
         logits, cache = step_fn(previous, cache, index - 1)  # [B * W, V]
-        log_probs = ops.log_softmax(sampling.mask_padding(logits), axis=-1)
+        logits = sampling.mask_id(logits, inputs["pad_id"])
+        log_probs = ops.log_softmax(logits, axis=-1)
         vocabulary = ops.shape(log_probs)[-1]
         log_probs = ops.reshape(log_probs, (rows, width, vocabulary))
 
         # Inside its prompt a row must take the prompt token; past its limit
-        # it appends padding at no cost, which freezes its beams.
+        # it appends `fill` at no cost, which freezes its beams.
         in_prompt = index < prompt_lengths  # [B]
         past_limit = index >= row_limits  # [B]
-        forced = ops.where(in_prompt, read_column(tokens, index), sampling.PAD_ID)
+        forced = ops.where(in_prompt, read_column(tokens, index), fill)
         forced_log_probs = ops.where(
             ops.arange(vocabulary, dtype="int32")[None, :] == forced[:, None],
             0.0,
             NEGATIVE_INFINITY,
         )  # [B, V]
-        is_forced = ops.logical_or(in_prompt, past_limit)[:, None, None]
-        log_probs = ops.where(is_forced, forced_log_probs[:, None, :], log_probs)
+        is_forced = ops.logical_or(in_prompt, past_limit)
+        log_probs = ops.where(
+            is_forced[:, None, None], forced_log_probs[:, None, :], log_probs
+        )
 
         candidates = alive_log_probs[:, :, None] + log_probs  # [B, W, V]
         candidates = ops.reshape(candidates, (rows, width * vocabulary))
@@ -123,8 +116,9 @@ def beam_search(
         new_tokens = top_indices % vocabulary
         top_tokens = _gather_beams(alive_tokens, parents)  # [B, 2W, L]
         top_tokens = _write_column_3d(top_tokens, index, new_tokens)
+        # A forced token ends nothing, even a `fill` equal to EOS (no pad id).
         ends = ops.logical_and(
-            ops.equal(new_tokens, eos_id), ops.logical_not(in_prompt)[:, None]
+            ops.equal(new_tokens, eos_id), ops.logical_not(is_forced)[:, None]
         )
 
         alive_log_probs, keep = ops.top_k(
@@ -145,24 +139,23 @@ def beam_search(
     start = ops.min(prompt_lengths)
     state = (start, alive_tokens, alive_log_probs, cache, finished_tokens)
     state = ops.while_loop(keep_going, one_step, state + (finished_scores,))
-    _, alive_tokens, alive_log_probs, _, finished_tokens, finished_scores = state
+    end, alive_tokens, alive_log_probs, _, finished_tokens, finished_scores = state
+    # Alive beams were extended up to the loop's end or their row's limit.
+    alive_new = ops.cast(ops.minimum(end, row_limits) - prompt_lengths, "float32")
     return _rank(
         alive_tokens,
         alive_log_probs,
         finished_tokens,
         finished_scores,
-        prompt_lengths,
+        alive_new,
         alpha,
     )
 
 
-def _rank(alive_tokens, alive_log_probs, fin_tokens, fin_scores, prompt_lengths, alpha):
+def _rank(alive_tokens, alive_log_probs, fin_tokens, fin_scores, alive_new, alpha):
     """Finished hypotheses first (already sorted), then the alive ones."""
     rows, width, _ = ops.shape(alive_tokens)
-    # Padding is never generated, so the non-zero count is each beam's length.
-    generated = ops.sum(ops.cast(alive_tokens != sampling.PAD_ID, "int32"), axis=-1)
-    num_new = ops.cast(generated - prompt_lengths[:, None], "float32")  # [B, W]
-    alive_scores = alive_log_probs / length_penalty(num_new, alpha)
+    alive_scores = alive_log_probs / length_penalty(alive_new, alpha)[:, None]
     num_finished = ops.sum(ops.cast(fin_scores > NEGATIVE_INFINITY, "int32"), axis=1)
     slot = ops.arange(width, dtype="int32")[None, :]  # [1, W]
     pick = ops.where(

@@ -3,16 +3,70 @@
 Notation: B batch, P prompt length, S source length, L output buffer length,
 W beams, V vocabulary.
 
-Decoder-only models prefill the prompts' first P - 1 positions in one call and
-repeat the cache per beam afterwards (B rows of prefill, not B * W).
-Encoder-decoder models encode the sources once and repeat the encoder outputs'
-cross-attention keys/values and the encoder padding mask per beam, so every
-beam attends to its own row's source (keras-hub#1047, #750).
+The function takes one named structure, `DecodeInputs`, a dict of tensors
+built by `decode_inputs`, so `generate` and the exports cannot pass its
+arguments in different orders. Decoder-only models prefill the prompts' first
+P - 1 positions in one call and repeat the cache per beam afterwards (B rows
+of prefill, not B * W). Encoder-decoder models encode the sources once and
+repeat the encoder outputs' cross-attention keys/values and the encoder
+padding mask per beam, so every beam attends to its own row's source
+(keras-hub#1047, #750).
 """
 
+import keras
 from keras import ops
 
 from keras_lm.generation import beam_search, decode_loop, sampling
+
+NO_ID = -1  # an id tensor that matches no token (no EOS, no padding)
+
+
+def decode_inputs(
+    token_ids,
+    prompt_lengths,
+    row_limits,
+    special_ids,
+    seed=0,
+    temperature=1.0,
+    top_p=1.0,
+    length_penalty=0.0,
+):
+    """The decode function's one argument: a dict of tensors.
+
+    Args:
+        token_ids: [B, P] prompts (decoder-only) or sources (encoder-decoder),
+            right-padded.
+        prompt_lengths: [B] real prompt tokens; 1 for a target that starts
+            with its start id.
+        row_limits: [B] buffer position where each row must stop.
+        special_ids: the `SpecialIds` decoding follows (pad never generated,
+            rows end at EOS, targets start with `start_id`).
+        seed, temperature, top_p: sampling options.
+        length_penalty: GNMT alpha for beam search.
+    """
+
+    def id_or_none(value):
+        return ops.convert_to_tensor(NO_ID if value is None else value, "int32")
+
+    return {
+        "token_ids": ops.cast(token_ids, "int32"),
+        "prompt_lengths": ops.cast(prompt_lengths, "int32"),
+        "row_limits": ops.cast(row_limits, "int32"),
+        "pad_id": id_or_none(special_ids.pad_id),
+        "eos_id": id_or_none(special_ids.eos_id),
+        "start_id": id_or_none(special_ids.start_id),
+        "seed": ops.cast(seed, "uint32"),
+        "temperature": ops.cast(temperature, "float32"),
+        "top_p": ops.cast(top_p, "float32"),
+        "length_penalty": ops.cast(length_penalty, "float32"),
+    }
+
+
+def fill_id(inputs):
+    """What follows a row's end: padding, else EOS, else 0 (never read)."""
+    return ops.where(
+        inputs["pad_id"] >= 0, inputs["pad_id"], ops.maximum(inputs["eos_id"], 0)
+    )
 
 
 def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq2seq):
@@ -25,32 +79,21 @@ def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq
         top_k: static k for sampling, or None.
         use_top_p: whether sampling truncates to a nucleus.
         length: L, the static length of the output buffer.
-        is_seq2seq: the model has an encoder; targets start from BOS.
+        is_seq2seq: the model has an encoder; targets start from the start id.
 
     Returns:
-        `run(ids, prompt_lengths, row_limits, seed, temperature, top_p, alpha,
-        eos_id, bos_id)` taking tensors only, returning [B, L] ids, or for beam
-        search `(ids [B, W, L], scores [B, W])`.
+        `run(inputs)` taking the dict of `decode_inputs`, returning [B, L] ids,
+        or for beam search `(ids [B, W, L], scores [B, W])`.
     """
 
-    def run(
-        ids, prompt_lengths, row_limits, seed, temperature, top_p, alpha, eos_id, bos_id
-    ):
+    def run(inputs):
+        fill = fill_id(inputs)
         if is_seq2seq:
-            tokens, step_fn, cache = _start_seq2seq(model, ids, bos_id, beams, length)
+            tokens, step_fn, cache = _start_seq2seq(model, inputs, fill, beams, length)
         else:
-            tokens, step_fn, cache = _start_lm(model, ids, beams, length)
+            tokens, step_fn, cache = _start_lm(model, inputs, fill, beams, length)
         if method == "beam":
-            return beam_search.beam_search(
-                step_fn,
-                cache,
-                tokens,
-                prompt_lengths,
-                row_limits,
-                beams,
-                alpha,
-                eos_id,
-            )
+            return beam_search.beam_search(step_fn, cache, tokens, inputs, fill, beams)
         if method == "greedy":
 
             def select_fn(logits, index):
@@ -60,16 +103,14 @@ def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq
             def select_fn(logits, index):
                 return sampling.sample(
                     logits,
-                    seed,
+                    inputs["seed"],
                     index,
-                    temperature,
+                    inputs["temperature"],
                     top_k=top_k,
-                    top_p=top_p if use_top_p else None,
+                    top_p=inputs["top_p"] if use_top_p else None,
                 )
 
-        return decode_loop.decode(
-            step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id
-        )
+        return decode_loop.decode(step_fn, cache, tokens, inputs, fill, select_fn)
 
     return run
 
@@ -77,15 +118,24 @@ def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq
 def _repeat_rows(structure, times):
     if times == 1:
         return structure
-    if isinstance(structure, (tuple, list)):
-        return tuple(_repeat_rows(item, times) for item in structure)
-    return ops.repeat(structure, times, axis=0)  # row b -> rows b*W ... b*W+W-1
+    # row b -> rows b*W ... b*W+W-1
+    return keras.tree.map_structure(
+        lambda tensor: ops.repeat(tensor, times, axis=0), structure
+    )
 
 
-def _start_lm(model, prompts, beams, length):
+def _buffer(first_tokens, fill, length):
+    """[B, L]: `first_tokens` [B, P], then `fill` up to L."""
+    batch, width = ops.shape(first_tokens)
+    rest = ops.ones((batch, length - width), "int32") * fill
+    return ops.concatenate([first_tokens, rest], axis=1)
+
+
+def _start_lm(model, inputs, fill, beams, length):
     """Buffer [B, L], step function and a cache prefilled up to P - 1."""
+    prompts = inputs["token_ids"]
     batch, width = ops.shape(prompts)
-    tokens = ops.pad(prompts, [[0, 0], [0, length - width]])
+    tokens = _buffer(prompts, fill, length)
     cache = model.empty_cache(batch, length)
     # Position P - 1 is fed by the first loop step, which yields the first
     # new token; shorter rows re-feed their slots later, overwriting them.
@@ -100,15 +150,16 @@ def _start_lm(model, prompts, beams, length):
     return tokens, step_fn, cache
 
 
-def _start_seq2seq(model, sources, bos_id, beams, length):
+def _start_seq2seq(model, inputs, fill, beams, length):
     """Encode once; repeat encoder state per beam (keras-hub#1047, #750)."""
+    sources = inputs["token_ids"]
     batch = ops.shape(sources)[0]
     encoder_outputs, encoder_mask = model.encode(sources)
     cross_caches = _repeat_rows(model.cross_attention_caches(encoder_outputs), beams)
     encoder_mask = _repeat_rows(encoder_mask, beams)
     cache = model.empty_cache(batch * beams, length)
-    bos = ops.full((batch, 1), 1, "int32") * ops.cast(bos_id, "int32")
-    tokens = ops.pad(bos, [[0, 0], [0, length - 1]])  # [B, L]
+    start = ops.ones((batch, 1), "int32") * inputs["start_id"]
+    tokens = _buffer(start, fill, length)  # [B, L]
 
     def step_fn(token_ids, cache, index):
         logits, cache = model.decode_step(

@@ -28,7 +28,7 @@ def write_column(tokens, index, column):
     return ops.slice_update(tokens, [zero, index], column[:, None])
 
 
-def decode(step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id):
+def decode(step_fn, cache, tokens, inputs, fill, select_fn):
     """Extend every row one token per step until EOS or its length limit.
 
     Args:
@@ -36,16 +36,17 @@ def decode(step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id
             one cached decoder step for the tokens at position `index`.
         cache: the model's cache, already filled for positions below
             `min(prompt_lengths) - 1`.
-        tokens: [B, L] int32, prompts right-padded with 0.
-        prompt_lengths: [B] int32, at least 1.
-        row_limits: [B] int32, the buffer position where each row must stop
-            (prompt length + the row's largest number of new tokens).
+        tokens: [B, L] int32, prompts right-padded, then `fill`.
+        inputs: the `decode_inputs` dict: `prompt_lengths` [B] (at least 1),
+            `row_limits` [B] (the buffer position where each row must stop),
+            `pad_id` (never generated) and `eos_id` (-1 for none).
+        fill: int32 scalar written after a row's end.
         select_fn: `(logits [B, V], index) -> [B]` int32 next tokens.
-        eos_id: int32 scalar tensor; -1 never matches (no EOS stop).
 
     Returns:
-        [B, L] int32: prompts, new tokens, then 0 after EOS or the limit.
+        [B, L] int32: prompts, new tokens, then `fill` after EOS or the limit.
     """
+    prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
     rows, length = ops.shape(tokens)
     start = ops.min(prompt_lengths)
     done = ops.zeros((rows,), "bool")
@@ -56,16 +57,14 @@ def decode(step_fn, cache, tokens, prompt_lengths, row_limits, select_fn, eos_id
     def one_step(index, tokens, cache, done):
         previous = read_column(tokens, index - 1)
         logits, cache = step_fn(previous[:, None], cache, index - 1)
-        chosen = select_fn(sampling.mask_padding(logits), index)
+        chosen = select_fn(sampling.mask_id(logits, inputs["pad_id"]), index)
         in_prompt = index < prompt_lengths
         next_tokens = ops.where(
-            in_prompt,
-            read_column(tokens, index),
-            ops.where(done, sampling.PAD_ID, chosen),
+            in_prompt, read_column(tokens, index), ops.where(done, fill, chosen)
         )
         tokens = write_column(tokens, index, next_tokens)
         ended = ops.logical_and(
-            ops.logical_not(in_prompt), ops.equal(next_tokens, eos_id)
+            ops.logical_not(in_prompt), ops.equal(next_tokens, inputs["eos_id"])
         )
         done = ops.logical_or(done, ended)
         done = ops.logical_or(done, index + 1 >= row_limits)

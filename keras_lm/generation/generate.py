@@ -12,18 +12,18 @@ encoder_padding_mask])`, and for encoder-decoder models `encode(ids)` and
 `cross_attention_caches(encoder_outputs)`.
 """
 
-import math
+import dataclasses
 
 import numpy as np
 from keras import ops
 
-from keras_lm.generation import compiled
-from keras_lm.generation.decode_graph import build_decode_function
+from keras_lm.generation import compiled, lengths
+from keras_lm.generation.decode_graph import build_decode_function, decode_inputs
 from keras_lm.generation.validation import check_options, check_token_ids
+from keras_lm.special_ids import SpecialIds
 
 METHODS = ("greedy", "sample", "beam")
-BOS_ID = 2
-EOS_ID = 3
+_MODEL = object()  # default of the id overrides: the model's own special ids
 
 
 def generate(
@@ -37,8 +37,9 @@ def generate(
     top_p=None,
     temperature=1.0,
     seed=None,
-    eos_id=EOS_ID,
-    bos_id=BOS_ID,
+    eos_id=_MODEL,
+    decoder_start_id=_MODEL,
+    padding_mask=None,
     source_length_ratio=None,
     source_length_offset=0,
     return_all_beams=False,
@@ -47,18 +48,22 @@ def generate(
     """Generate token ids with a key/value cache, in one compiled loop.
 
     For a `TransformerLM`, `token_ids` are prompts and each row continues its
-    own prompt. For a `TransformerSeq2Seq`, they are source sentences; each
-    target starts from `bos_id`. Rows stop independently at `eos_id` (then
-    hold padding) or at their length limit. The padding id 0 is never
-    generated.
+    own prompt; a prompt starts with the start-of-text id
+    (`model.special_ids.text_start_id`, as `keras_lm.tokenizers.encoding.
+    encode_prompts` writes it). For a `TransformerSeq2Seq`, they are source
+    sentences ending with EOS; each target starts with the decoder start id.
+    Rows stop independently at EOS (then hold padding, or EOS where the
+    vocabulary has no pad id) or at their length limit. The special ids come
+    from `model.special_ids`; the pad id is never generated, every other id
+    can be.
 
     Args:
         model: a `TransformerLM` or `TransformerSeq2Seq`.
-        token_ids: [B, P] integer ids, each row right-padded with 0; a list of
-            lists or a NumPy array.
+        token_ids: [B, P] integer ids in `[0, vocabulary_size)`, each row
+            right-padded with the pad id; a list of lists or a NumPy array.
         max_new_tokens: most tokens to add per row. Defaults to what
             `max_sequence_length` leaves (P + new tokens, or 1 + new tokens for
-            a target starting with BOS, must fit in it).
+            a target starting with its start id, must fit in it).
         method: "greedy", "sample" (temperature, top-k, top-p) or "beam".
         num_beams: W for `method="beam"`.
         length_penalty: alpha >= 0 of the GNMT length penalty
@@ -69,8 +74,11 @@ def generate(
             tokens whose probability reaches top_p, in (0, 1].
         temperature: for sampling, divides the logits; > 0.
         seed: int; the same seed gives the same samples. None draws one.
-        eos_id: the id that ends a row; None never stops early.
-        bos_id: first target token of an encoder-decoder model.
+        eos_id: overrides the model's EOS id; None never stops early.
+        decoder_start_id: overrides the model's decoder start id
+            (encoder-decoder models).
+        padding_mask: optional [B, P] bool, True at real ids; needed for
+            padded prompts when the vocabulary has no pad id (GPT-2).
         source_length_ratio: encoder-decoder only; with it, a row gets at most
             `ceil(source_length_ratio * source_length + source_length_offset)`
             new tokens (source_length counts its non-padding ids).
@@ -80,8 +88,8 @@ def generate(
 
     Returns:
         NumPy int32 [B, L]: the prompt followed by new tokens (decoder-only),
-        or the target starting with `bos_id` (encoder-decoder), right-padded
-        with 0. With `return_all_beams=True`, `(ids [B, W, L], scores [B, W])`
+        or the target starting with its start id (encoder-decoder), then
+        padding. With `return_all_beams=True`, `(ids [B, W, L], scores [B, W])`
         sorted best first, where a score is log P(new tokens) / lp.
 
     Example:
@@ -97,9 +105,13 @@ def generate(
         raise ValueError(
             f"method must be one of {list(METHODS)}. Received: method={method!r}"
         )
-    is_seq2seq = hasattr(model, "encode")
-    name = "source token_ids" if is_seq2seq else "prompt token_ids"
-    ids, lengths = check_token_ids(name, token_ids, model.max_sequence_length)
+    special_ids = SpecialIds.from_value(getattr(model, "special_ids", None))
+    overrides = {}
+    if eos_id is not _MODEL:
+        overrides["eos_id"] = eos_id
+    if decoder_start_id is not _MODEL:
+        overrides["decoder_start_id"] = decoder_start_id
+    vocabulary_size = getattr(model, "vocabulary_size", None)
     check_options(
         method=method,
         num_beams=num_beams,
@@ -108,17 +120,33 @@ def generate(
         top_p=top_p,
         temperature=temperature,
         seed=seed,
-        eos_id=eos_id,
-        bos_id=bos_id,
+        eos_id=overrides.get("eos_id"),
+        decoder_start_id=overrides.get("decoder_start_id"),
         return_all_beams=return_all_beams,
-        vocabulary_size=getattr(model, "vocabulary_size", None),
+        vocabulary_size=vocabulary_size,
+    )
+    special_ids = dataclasses.replace(special_ids, **overrides)
+    is_seq2seq = hasattr(model, "encode")
+    name = "source token_ids" if is_seq2seq else "prompt token_ids"
+    ids, row_lengths = check_token_ids(
+        name,
+        token_ids,
+        model.max_sequence_length,
+        vocabulary_size,
+        special_ids.pad_id,
+        padding_mask,
     )
     batch, width = ids.shape
     if is_seq2seq:
-        num_new, row_new = _seq2seq_lengths(
+        if padding_mask is not None:
+            raise ValueError(
+                "padding_mask applies to decoder-only prompts; a source's "
+                "padding is its pad id."
+            )
+        num_new, row_new = lengths.seq2seq_new_tokens(
             model,
             width,
-            lengths,
+            row_lengths,
             max_new_tokens,
             source_length_ratio,
             source_length_offset,
@@ -132,9 +160,9 @@ def generate(
                 f"Received: source_length_ratio={source_length_ratio} for a "
                 f"{type(model).__name__}; use max_new_tokens."
             )
-        num_new = _lm_new_tokens(model, width, max_new_tokens)
+        num_new = lengths.lm_new_tokens(model, width, max_new_tokens)
         row_new = np.full((batch,), num_new, "int32")
-        prompt_lengths = lengths
+        prompt_lengths = row_lengths
         length = width + num_new
 
     beams = num_beams if method == "beam" else 1
@@ -160,15 +188,16 @@ def generate(
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
     outputs = function(
-        ops.convert_to_tensor(ids, "int32"),
-        ops.convert_to_tensor(prompt_lengths, "int32"),
-        ops.convert_to_tensor(prompt_lengths + row_new, "int32"),
-        ops.convert_to_tensor(np.uint32(seed % 2**32), "uint32"),
-        ops.convert_to_tensor(temperature, "float32"),
-        ops.convert_to_tensor(1.0 if top_p is None else top_p, "float32"),
-        ops.convert_to_tensor(length_penalty, "float32"),
-        ops.convert_to_tensor(-1 if eos_id is None else eos_id, "int32"),
-        ops.convert_to_tensor(bos_id, "int32"),
+        decode_inputs(
+            ids,
+            prompt_lengths,
+            prompt_lengths + row_new,
+            special_ids,
+            seed=np.uint32(seed % 2**32),
+            temperature=temperature,
+            top_p=1.0 if top_p is None else top_p,
+            length_penalty=length_penalty,
+        )
     )
     if method != "beam":
         return ops.convert_to_numpy(outputs)
@@ -176,70 +205,3 @@ def generate(
     if return_all_beams:
         return sequences, scores
     return sequences[:, 0]
-
-
-def _lm_new_tokens(model, prompt_width, max_new_tokens):
-    room = model.max_sequence_length - prompt_width
-    if max_new_tokens is None:
-        if room < 1:
-            raise ValueError(
-                f"The prompts (length {prompt_width}) leave no room to generate "
-                f"within max_sequence_length={model.max_sequence_length}. "
-                "Shorten the prompts."
-            )
-        return room
-    _check_new_tokens(max_new_tokens)
-    if max_new_tokens > room:
-        raise ValueError(
-            f"prompt length {prompt_width} + max_new_tokens={max_new_tokens} "
-            f"exceeds max_sequence_length={model.max_sequence_length}. Lower "
-            f"max_new_tokens to at most {room} or shorten the prompts."
-        )
-    return max_new_tokens
-
-
-def _seq2seq_lengths(
-    model, source_width, source_lengths, max_new_tokens, ratio, offset
-):
-    """Static new-token count of the buffer, and each row's own limit [B]."""
-    room = model.max_sequence_length - 1  # the target starts with BOS
-    if max_new_tokens is None:
-        max_new_tokens = room
-    _check_new_tokens(max_new_tokens)
-    if max_new_tokens > room:
-        raise ValueError(
-            f"max_new_tokens={max_new_tokens} does not fit: the target (BOS + new "
-            f"tokens) must fit in max_sequence_length={model.max_sequence_length}."
-            f" Use max_new_tokens <= {room}."
-        )
-    if ratio is None:
-        return max_new_tokens, np.full(source_lengths.shape, max_new_tokens, "int32")
-    if not isinstance(ratio, (int, float)) or ratio <= 0:
-        raise ValueError(
-            f"source_length_ratio must be a positive number. Received: "
-            f"source_length_ratio={ratio!r}"
-        )
-    if not isinstance(offset, (int, float)):
-        raise ValueError(
-            f"source_length_offset must be a number. Received: "
-            f"source_length_offset={offset!r}"
-        )
-
-    def limit(source_length):
-        return max(1, min(max_new_tokens, math.ceil(ratio * source_length + offset)))
-
-    rows = np.array([limit(int(n)) for n in source_lengths], "int32")
-    # The buffer depends on the padded width only, so equal shapes share a graph.
-    return limit(source_width), rows
-
-
-def _check_new_tokens(max_new_tokens):
-    if (
-        isinstance(max_new_tokens, bool)
-        or not isinstance(max_new_tokens, (int, np.integer))
-        or max_new_tokens < 1
-    ):
-        raise ValueError(
-            "max_new_tokens must be a positive integer. Received: "
-            f"max_new_tokens={max_new_tokens!r}"
-        )

@@ -11,18 +11,18 @@ tokens on every call, and TensorFlow and JAX draw the same numbers.
 
 from keras import ops
 
-PAD_ID = 0
 NEGATIVE_INFINITY = float("-inf")
 
 
-def mask_padding(logits):
-    """[B, V] logits with the padding id made impossible.
+def mask_id(logits, token_id):
+    """[B, V] logits with `token_id` (an int32 scalar tensor) made impossible.
 
-    Padding marks "no token" in every output, so it is never generated.
+    Used for the pad id, which marks "no token" and is never generated; -1
+    masks nothing, so every id of a vocabulary without padding can be.
     """
     vocabulary = ops.shape(logits)[-1]
-    is_pad = ops.equal(ops.arange(vocabulary, dtype="int32"), PAD_ID)  # [V]
-    return ops.where(is_pad[None, :], NEGATIVE_INFINITY, logits)
+    is_masked = ops.equal(ops.arange(vocabulary, dtype="int32"), token_id)  # [V]
+    return ops.where(is_masked[None, :], NEGATIVE_INFINITY, logits)
 
 
 def greedy(logits):

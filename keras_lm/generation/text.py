@@ -2,18 +2,40 @@
 
 Batches are padded to a fixed batch size and to source widths rounded up to a
 multiple of `width_multiple`, so translating a test set compiles a handful of
-decoding loops instead of one per distinct length.
+decoding loops instead of one per distinct length. Sources are encoded by
+`keras_lm.tokenizers.encoding.encode_sources`, as in training and export.
 """
 
 import numpy as np
 
 from keras_lm.generation.generate import generate
+from keras_lm.special_ids import special_ids_of
 
 
-def encode_sources(tokenizer, texts, max_source_length):
+def check_same_special_ids(tokenizer, model):
+    """Raise `ValueError` unless tokenizer and model agree on special ids.
+
+    Returns the model's `SpecialIds`.
+    """
+    ours, theirs = special_ids_of(model), special_ids_of(tokenizer)
+    fields = ("pad_id", "eos_id", "start_id", "text_start_id")
+    differ = [f for f in fields if getattr(ours, f) != getattr(theirs, f)]
+    if differ:
+        raise ValueError(
+            f"The tokenizer and the model disagree on {differ}: tokenizer "
+            f"{theirs}, model {ours}. Build the model with "
+            "special_ids=tokenizer.special_ids."
+        )
+    return ours
+
+
+def encode_sources(tokenizer, texts, max_source_length, special_ids=None):
     """Token id lists: each source truncated to `max_source_length` with EOS."""
-    pieces = tokenizer.tokenize(list(texts)).to_list()
-    return [row[: max_source_length - 1] + [tokenizer.eos_id] for row in pieces]
+    from keras_lm.tokenizers.encoding import encode_sources as encode
+
+    special_ids = special_ids or tokenizer.special_ids
+    ids = encode(tokenizer.tokenize(list(texts)), special_ids, max_source_length)
+    return ids.to_list()
 
 
 def translate_ids(
@@ -28,11 +50,11 @@ def translate_ids(
     batch_size=32,
     width_multiple=16,
 ):
-    """Translate strings to lists of target ids (without BOS, EOS or padding).
+    """Translate strings to lists of target ids (without start, EOS or padding).
 
     Args:
         model: a `TransformerSeq2Seq`.
-        tokenizer: its `SentencePieceTokenizer`.
+        tokenizer: its `SentencePieceTokenizer` (the same special ids).
         texts: source strings.
         num_beams: beam width; 1 decodes greedily.
         length_penalty: GNMT alpha for beam search.
@@ -46,21 +68,23 @@ def translate_ids(
     Returns:
         A list with one list of ids per text, in the order given.
     """
+    special_ids = check_same_special_ids(tokenizer, model)
     texts = list(texts)
     if not texts:
         return []
     max_source_length = max_source_length or model.max_sequence_length
-    sources = encode_sources(tokenizer, texts, max_source_length)
+    sources = encode_sources(tokenizer, texts, max_source_length, special_ids).to_list()
     order = np.argsort([len(s) for s in sources], kind="stable")
     results = [None] * len(texts)
+    pad = special_ids.pad_id
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         longest = max(len(sources[i]) for i in rows)
         width = min(max_source_length, -(-longest // width_multiple) * width_multiple)
-        ids = np.zeros((batch_size, width), "int32")
-        ids[:, 0] = tokenizer.eos_id  # filler rows for a short last batch
+        ids = np.full((batch_size, width), pad, "int32")
+        ids[:, 0] = special_ids.eos_id  # filler rows for a short last batch
         for slot, i in enumerate(rows):
-            ids[slot, :] = 0
+            ids[slot, :] = pad
             ids[slot, : len(sources[i])] = sources[i]
         outputs = generate(
             model,
@@ -68,21 +92,20 @@ def translate_ids(
             method="beam" if num_beams > 1 else "greedy",
             num_beams=num_beams,
             length_penalty=length_penalty,
-            eos_id=tokenizer.eos_id,
-            bos_id=tokenizer.bos_id,
             source_length_ratio=source_length_ratio,
             source_length_offset=source_length_offset,
         )
         for slot, i in enumerate(rows):
-            results[i] = _strip(outputs[slot], tokenizer)
+            results[i] = _strip(outputs[slot], special_ids)
     return results
 
 
-def _strip(row, tokenizer):
-    """[BOS, t1, ..., EOS, 0, ...] -> [t1, ...]."""
+def _strip(row, special_ids):
+    """[start, t1, ..., EOS, fill, ...] -> [t1, ...]."""
+    ends = {special_ids.eos_id, special_ids.pad_id} - {None}
     ids = []
     for token in row[1:]:
-        if token in (tokenizer.eos_id, 0):
+        if int(token) in ends:
             break
         ids.append(int(token))
     return ids
@@ -90,11 +113,14 @@ def _strip(row, tokenizer):
 
 def translate_texts(model, tokenizer, texts, **options):
     """Translate strings to strings; options as in `translate_ids`."""
+    import tensorflow as tf
+
     translated = translate_ids(model, tokenizer, texts, **options)
     if not translated:
         return []
-    width = max([len(ids) for ids in translated] + [1])
-    dense = np.zeros((len(translated), width), "int32")
-    for row, ids in enumerate(translated):
-        dense[row, : len(ids)] = ids
-    return [t.decode("utf-8") for t in tokenizer.detokenize(dense).numpy()]
+    flat = [token for ids in translated for token in ids]
+    ragged = tf.RaggedTensor.from_row_lengths(
+        tf.constant(flat, tf.int32, shape=[len(flat)]),
+        [len(ids) for ids in translated],
+    )
+    return [t.decode("utf-8") for t in tokenizer.detokenize(ragged).numpy()]

@@ -6,26 +6,30 @@ Each error names the offending value and says how to fix it.
 import numpy as np
 
 
-def check_token_ids(name, token_ids, max_sequence_length):
+def check_token_ids(
+    name, token_ids, max_sequence_length, vocabulary_size, pad_id, padding_mask=None
+):
     """Validate [B, P] right-padded ids; return (int32 ids, lengths [B]).
 
     Args:
         name: how the ids are called in messages.
-        token_ids: array-like of integer ids, 0 = padding.
+        token_ids: array-like of integer ids in `[0, vocabulary_size)`.
         max_sequence_length: the model's limit on P.
+        vocabulary_size: the model's V, or None not to check.
+        pad_id: the vocabulary's pad id, or None when it has none.
+        padding_mask: optional [B, P] bool, True at real ids. Without it, real
+            ids are those that are not `pad_id` (all of them if it is None).
     """
-    if hasattr(token_ids, "numpy") and not isinstance(token_ids, np.ndarray):
-        token_ids = token_ids.numpy()
-    ids = np.asarray(token_ids)
+    ids = _to_numpy(token_ids)
     if ids.dtype == object:
         raise ValueError(
             f"{name} must be a rectangular [batch, length] array of integer ids; "
-            "pad the rows with 0 to one length. Received ragged rows."
+            "pad the rows to one length. Received ragged rows."
         )
     if ids.size == 0:
         raise ValueError(
             f"{name} is empty (shape={ids.shape}). Pass at least one id per row, "
-            "e.g. the BOS id 2 to start an unconditioned sequence."
+            "e.g. the start-of-text id (special_ids.text_start_id)."
         )
     if ids.ndim == 1:
         raise ValueError(
@@ -50,25 +54,48 @@ def check_token_ids(name, token_ids, max_sequence_length):
         raise ValueError(
             f"{name} must be non-negative ids. Received a minimum of {ids.min()}."
         )
+    if vocabulary_size is not None and ids.max() >= vocabulary_size:
+        raise ValueError(
+            f"{name} holds id {ids.max()}, outside the model's vocabulary of size "
+            f"{vocabulary_size} (ids must be in [0, {vocabulary_size})). Tokenize "
+            "with the tokenizer the model was trained with."
+        )
     if ids.max() >= 2**31:
         raise ValueError(f"{name} has ids too large for int32: {ids.max()}.")
-    real = ids != 0
+    if padding_mask is not None:
+        real = _to_numpy(padding_mask)
+        if real.shape != ids.shape:
+            raise ValueError(
+                f"padding_mask must have the shape of {name}, {ids.shape}. "
+                f"Received shape={real.shape}."
+            )
+        real = real.astype(bool)
+    elif pad_id is not None:
+        real = ids != pad_id
+    else:
+        real = np.ones(ids.shape, bool)
     lengths = real.sum(axis=1).astype("int32")
     empty = np.flatnonzero(lengths == 0)
     if empty.size:
         raise ValueError(
             f"{name} row {int(empty[0])} is empty (only padding). Give every row "
-            "at least one id, e.g. the BOS id 2."
+            "at least one id, e.g. the start-of-text id (special_ids.text_start_id)."
         )
     # Right padding: the real ids of each row come first.
     gaps = real != (np.arange(ids.shape[1])[None, :] < lengths[:, None])
     if gaps.any():
         row = int(np.flatnonzero(gaps.any(axis=1))[0])
         raise ValueError(
-            f"{name} row {row} has padding (0) before a real id: {ids[row].tolist()}."
-            " Rows must be right-padded: real ids first, then zeros."
+            f"{name} row {row} has padding before a real id: {ids[row].tolist()}."
+            " Rows must be right-padded: real ids first, then padding."
         )
     return ids.astype("int32"), lengths
+
+
+def _to_numpy(value):
+    if hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
+    return np.asarray(value)
 
 
 def _is_int(value):
@@ -84,7 +111,7 @@ def check_options(
     temperature,
     seed,
     eos_id,
-    bos_id,
+    decoder_start_id,
     return_all_beams,
     vocabulary_size,
 ):
@@ -122,16 +149,19 @@ def check_options(
         )
     if seed is not None and not _is_int(seed):
         raise ValueError(f"seed must be an integer or None. Received: seed={seed!r}")
-    if eos_id is not None and (not _is_int(eos_id) or eos_id < 0):
-        raise ValueError(
-            "eos_id must be a non-negative integer or None. "
-            f"Received: eos_id={eos_id!r}"
-        )
-    if not _is_int(bos_id) or bos_id < 1:
-        raise ValueError(
-            "bos_id must be a positive integer (0 is padding). "
-            f"Received: bos_id={bos_id!r}"
-        )
+    for id_name, value in (("eos_id", eos_id), ("decoder_start_id", decoder_start_id)):
+        if value is None:
+            continue
+        if not _is_int(value) or value < 0:
+            raise ValueError(
+                f"{id_name} must be a non-negative integer or None. "
+                f"Received: {id_name}={value!r}"
+            )
+        if vocabulary_size is not None and value >= vocabulary_size:
+            raise ValueError(
+                f"{id_name}={value} is outside the vocabulary of size "
+                f"{vocabulary_size}."
+            )
     if method != "sample" and (top_k is not None or top_p is not None):
         raise ValueError(
             f"top_k and top_p apply to method='sample'. Received: method={method!r}, "

@@ -50,13 +50,26 @@ def lm():
         (PROMPTS, dict(return_all_beams=True), "return_all_beams"),
         (PROMPTS, dict(method="beam", length_penalty=-0.5), "length_penalty=-0.5"),
         (PROMPTS, dict(eos_id=-3), "eos_id=-3"),
-        (PROMPTS, dict(bos_id=0), "bos_id=0"),
+        (PROMPTS, dict(decoder_start_id=-1), "decoder_start_id=-1"),
+        (PROMPTS, dict(eos_id=20), "eos_id=20 is outside the vocabulary of size 20"),
+        ([[2, 20]], {}, "id 20, outside the model's vocabulary of size 20"),
+        ([[2, 5]], dict(padding_mask=[[True]]), "padding_mask must have the shape"),
+        ([[2, 5]], dict(padding_mask=[[False, True]]), "row 0 has padding before"),
         (PROMPTS, dict(source_length_ratio=1.5), "source_length_ratio=1.5"),
     ],
 )
 def test_bad_arguments_are_refused(lm, token_ids, options, message):
     with pytest.raises(ValueError, match=message):
         generation.generate(lm, token_ids, **options)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("bad_id", [20, 999, -1])
+def test_ids_outside_the_vocabulary_are_refused_compiled_or_not(lm, bad_id, jit_compile):
+    # XLA clamps an out-of-range gather instead of failing, so only a check on
+    # the host can stop such ids; it must run whether or not the loop compiles.
+    with pytest.raises(ValueError, match=str(bad_id)):
+        generation.generate(lm, [[2, bad_id, 3]], jit_compile=jit_compile)
 
 
 def test_prompt_that_fills_the_model_leaves_no_room(lm):

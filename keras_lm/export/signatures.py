@@ -11,8 +11,14 @@ functions that read restored variables, so that is off by default.
 
 import tensorflow as tf
 
-from keras_lm.generation import build_decode_function
+from keras_lm.generation import (
+    build_decode_function,
+    check_same_special_ids,
+    decode_inputs,
+    new_token_limits,
+)
 from keras_lm.tokenizers import SentencePieceTokenizer
+from keras_lm.tokenizers.encoding import encode_prompts, encode_sources
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
@@ -31,9 +37,9 @@ def _tf_variables(model):
     return [variable.value for variable in model.variables]
 
 
-def _pad_rows(ragged, width):
-    """Ragged ids [B, None] -> (dense [B, width] padded with 0, lengths [B])."""
-    dense = ragged.to_tensor(default_value=0, shape=[None, width])
+def _pad_rows(ragged, width, pad_id):
+    """Ragged ids [B, None] -> (dense [B, width] right-padded, lengths [B])."""
+    dense = ragged.to_tensor(default_value=pad_id, shape=[None, width])
     return tf.cast(dense, tf.int32), tf.cast(ragged.row_lengths(), tf.int32)
 
 
@@ -55,6 +61,7 @@ class TranslatorModule(tf.Module):
         self.model = model
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
+        self._special_ids = check_same_special_ids(tokenizer, model)
         self._source_length = int(max_source_length)
         self._output_length = int(model.max_sequence_length)
         self._num_beams = int(num_beams)
@@ -76,28 +83,23 @@ class TranslatorModule(tf.Module):
             autograph=False,
         )
 
-    def _source_ids(self, text):
-        pieces = self.tokenizer.tokenize(text)[:, : self._source_length - 1]
-        eos = tf.fill([pieces.nrows(), 1], tf.constant(self.tokenizer.eos_id, tf.int32))
-        return _pad_rows(tf.concat([pieces, eos], axis=1), self._source_length)
-
     def _target_ids(self, text):
-        ids, lengths = self._source_ids(text)
-        new_tokens = tf.math.ceil(
-            tf.cast(lengths, tf.float32) * self._ratio + self._offset
+        sources = encode_sources(
+            self.tokenizer.tokenize(text), self._special_ids, self._source_length
         )
-        new_tokens = tf.minimum(tf.cast(new_tokens, tf.int32), self._output_length - 1)
+        ids, lengths = _pad_rows(sources, self._source_length, self._special_ids.pad_id)
+        new_tokens = new_token_limits(
+            lengths, self._ratio, self._offset, self._output_length - 1
+        )
         start = tf.ones_like(lengths)
         outputs = self._decode(
-            ids,
-            start,
-            start + new_tokens,
-            tf.constant(0, tf.uint32),
-            tf.constant(1.0),
-            tf.constant(1.0),
-            tf.constant(self._length_penalty),
-            tf.constant(self.tokenizer.eos_id, tf.int32),
-            tf.constant(self.tokenizer.bos_id, tf.int32),
+            decode_inputs(
+                ids,
+                start,
+                start + new_tokens,
+                self._special_ids,
+                length_penalty=self._length_penalty,
+            )
         )
         if self._num_beams > 1:
             outputs = outputs[0][:, 0]  # best beam, [B, L]
@@ -122,6 +124,7 @@ class GeneratorModule(tf.Module):
         self.model = model
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
+        self._special_ids = check_same_special_ids(tokenizer, model)
         self._prompt_length = int(max_prompt_length)
         self._output_length = int(max_prompt_length + max_new_tokens)
         self._new_tokens = int(max_new_tokens)
@@ -144,32 +147,34 @@ class GeneratorModule(tf.Module):
         self._sample = compiled("sample")
         self._greedy = compiled("greedy")
 
-    def _prompt_ids(self, prompt):
-        # Documents were separated by EOS in training, so EOS is the natural
-        # start of a new text; it also gives empty prompts one token.
-        pieces = self.tokenizer.tokenize(prompt)
-        keep = self._prompt_length - 1
-        pieces = pieces[:, -keep:] if keep > 0 else pieces[:, :0]
-        eos = tf.fill([pieces.nrows(), 1], tf.constant(self.tokenizer.eos_id, tf.int32))
-        return _pad_rows(tf.concat([eos, pieces], axis=1), self._prompt_length)
-
     def _continue(self, decode, prompt, temperature, top_p, seed):
-        ids, lengths = self._prompt_ids(prompt)
-        tokens = decode(
-            ids,
-            lengths,
-            lengths + self._new_tokens,
-            tf.cast(seed, tf.uint32),
-            tf.cast(temperature, tf.float32),
-            tf.cast(top_p, tf.float32),
-            tf.constant(0.0),
-            tf.constant(self.tokenizer.eos_id, tf.int32),
-            tf.constant(self.tokenizer.bos_id, tf.int32),
+        # The start-of-text id leads every prompt (as in training), which
+        # also gives an empty prompt one token; long prompts keep their end.
+        prompts = encode_prompts(
+            self.tokenizer.tokenize(prompt), self._special_ids, self._prompt_length
         )
-        # Blank the prompt so only the continuation is detokenized.
+        ids, lengths = _pad_rows(
+            prompts, self._prompt_length, self._special_ids.fill_id
+        )
+        tokens = decode(
+            decode_inputs(
+                ids,
+                lengths,
+                lengths + self._new_tokens,
+                self._special_ids,
+                seed=seed,
+                temperature=temperature,
+                top_p=top_p,
+            )
+        )
+        # Drop the prompt so only the continuation is detokenized.
         positions = tf.range(tf.shape(tokens)[1])[None, :]
-        tokens = tf.where(positions < lengths[:, None], 0, tokens)
-        return {"text": self.tokenizer.detokenize(tokens)}
+        keep = positions >= lengths[:, None]
+        continuation = tf.ragged.boolean_mask(tokens, keep)
+        return {
+            "text": self.tokenizer.detokenize(continuation),
+            "token_ids": tokens,
+        }
 
     @tf.function(input_signature=[PROMPT])
     def generate(self, prompt):

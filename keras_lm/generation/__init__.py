@@ -13,6 +13,7 @@ from keras_lm.generation.generate import generate
 from keras_lm.generation.lengths import new_token_limits
 from keras_lm.generation.text import (
     check_same_special_ids,
+    encode_prompts,
     encode_sources,
     translate_ids,
     translate_texts,
@@ -22,6 +23,7 @@ __all__ = [
     "build_decode_function",
     "check_same_special_ids",
     "decode_inputs",
+    "encode_prompts",
     "encode_sources",
     "generate",
     "length_penalty",

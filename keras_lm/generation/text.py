@@ -38,6 +38,16 @@ def encode_sources(tokenizer, texts, max_source_length, special_ids=None):
     return ids.to_list()
 
 
+def encode_prompts(tokenizer, texts, max_prompt_length=None, special_ids=None):
+    """Token id lists for decoder-only prompts: the start-of-text id, then the
+    text's ids (its last `max_prompt_length - 1` when it is longer)."""
+    from keras_lm.tokenizers.encoding import encode_prompts as encode
+
+    special_ids = special_ids or tokenizer.special_ids
+    ids = encode(tokenizer.tokenize(list(texts)), special_ids, max_prompt_length)
+    return ids.to_list()
+
+
 def translate_ids(
     model,
     tokenizer,
@@ -73,7 +83,7 @@ def translate_ids(
     if not texts:
         return []
     max_source_length = max_source_length or model.max_sequence_length
-    sources = encode_sources(tokenizer, texts, max_source_length, special_ids).to_list()
+    sources = encode_sources(tokenizer, texts, max_source_length, special_ids)
     order = np.argsort([len(s) for s in sources], kind="stable")
     results = [None] * len(texts)
     pad = special_ids.pad_id

@@ -83,16 +83,28 @@ class SentencePieceTokenizer(keras.layers.Layer):
         return tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.int32)
 
     def _run(self, fn):
+        # tf.random.set_seed (so also keras.utils.set_random_seed) clears
+        # TensorFlow's eager kernel cache, which destroys the SentencePiece
+        # resource of every tokenizer already built. A graph being traced (a
+        # tf.data map, a tf.function, an export) would capture the dead
+        # handle and fail later with "Resource ... does not exist", so check
+        # the resource eagerly first and rebuild it if it is gone.
+        if not tf.executing_eagerly():
+            with tf.init_scope():
+                if tf.executing_eagerly():
+                    self._ensure_resource()
+            return fn(self._sentencepiece)
         try:
             return fn(self._sentencepiece)
         except tf.errors.NotFoundError:
-            if not tf.executing_eagerly():
-                raise
-            # tf.random.set_seed (so also keras.utils.set_random_seed) clears
-            # TensorFlow's eager kernel cache, which destroys the SentencePiece
-            # resource of every tokenizer already built. Rebuild it once.
             self._sentencepiece = self._make_sentencepiece()
             return fn(self._sentencepiece)
+
+    def _ensure_resource(self):
+        try:
+            self._sentencepiece.vocab_size()
+        except tf.errors.NotFoundError:
+            self._sentencepiece = self._make_sentencepiece()
 
     @property
     def pad_id(self):

@@ -117,7 +117,8 @@ def compile_model(
         clipnorm: optional per-variable gradient norm clip.
         global_clipnorm: optional clip of the global gradient norm.
         ignore_id: int, label id of padding.
-        metrics: list of metrics; None for `default_metrics(ignore_id)`.
+        metrics: list of metrics, given to Keras as `weighted_metrics` so
+            they see `sample_weight`; None for `default_metrics(ignore_id)`.
         jit_compile: bool, compile train/eval steps with XLA.
         steps_per_execution: int, train steps per compiled call.
 
@@ -156,7 +157,9 @@ def compile_model(
         loss=losses.MaskedSparseCategoricalCrossentropy(
             label_smoothing=label_smoothing, ignore_id=ignore_id
         ),
-        metrics=default_metrics(ignore_id) if metrics is None else metrics,
+        # weighted_metrics: Keras passes sample_weight to these only, and the
+        # multi-worker loop weights the same metric objects.
+        weighted_metrics=default_metrics(ignore_id) if metrics is None else metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )

@@ -261,3 +261,58 @@ def test_time_limit_passed_during_validation_starts_no_new_epoch():
     assert limit.stopped_early
     assert history.epoch == [0]
     assert int(history.model.optimizer.iterations) == 2
+
+
+def _weighted_batches():
+    """Two translation batches whose sample weights are 0 on some real tokens
+    and 2 on others, so weighted and unweighted metrics differ."""
+    inputs, labels, weights = training_helpers.translation_arrays(8, seed=3)
+    rng = np.random.default_rng(4)
+    weights *= rng.choice([0.0, 1.0, 2.0], size=weights.shape).astype("float32")
+    return inputs, labels, weights
+
+
+def _hand_metrics(model, inputs, labels, weights):
+    """Weighted token accuracy and perplexity over real tokens, in numpy."""
+    logits = np.asarray(model(inputs), "float64")
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+    w = weights * (labels != 0)
+    picked = np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+    hits = (logits.argmax(-1) == labels).astype("float64")
+    return {
+        "accuracy": (hits * w).sum() / w.sum(),
+        "perplexity": np.exp(-(picked * w).sum() / w.sum()),
+    }
+
+
+def test_fit_metrics_use_sample_weight_like_the_multi_worker_loop():
+    from keras_lm.training import multi_worker
+
+    inputs, labels, weights = _weighted_batches()
+    data = tf.data.Dataset.from_tensor_slices((inputs, labels, weights)).batch(4)
+    # A zero learning rate keeps the weights, so both batches are scored by
+    # the model the hand computation sees.
+    options = {"learning_rate": 0.0, "jit_compile": False}
+    keras.utils.set_random_seed(0)
+    model = training_helpers.tiny_seq2seq()
+    initial = model.get_weights()
+    expected = _hand_metrics(model, inputs, labels, weights)
+    unweighted = _hand_metrics(model, inputs, labels, np.ones_like(weights))
+    assert abs(expected["accuracy"] - unweighted["accuracy"]) > 1e-3
+
+    training.compile_model(model, **options)
+    fit_logs = model.fit(data, shuffle=False, verbose=0).history
+
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        loop_model = training_helpers.tiny_seq2seq()
+        loop_model.set_weights(initial)
+        metrics = training.default_metrics()
+        training.compile_model(loop_model, metrics=metrics, **options)
+    loop_logs = multi_worker.fit_multi_worker(
+        loop_model, data, strategy, metrics, verbose=0
+    ).history
+    for key, value in expected.items():
+        np.testing.assert_allclose(fit_logs[key][0], value, rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(loop_logs[key][0], value, rtol=1e-5, err_msg=key)

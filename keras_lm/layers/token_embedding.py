@@ -32,6 +32,13 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
         inputs: int ids [B, T], or [B, T, D] features with `reverse=True`.
         reverse: project features to vocabulary logits.
 
+    Under mixed precision the reverse projection computes in float32: its
+    inputs and the float32 table are multiplied unrounded (`reverse_dtype`
+    defaults to "float32" and the layer's variables are never autocast), so
+    logits are not rounded to bfloat16 before the softmax, whether the layer
+    runs inside a model or alone (as in cached decoding). The forward lookup
+    still returns the compute dtype.
+
     Example:
     >>> embedding = keras_lm.layers.TokenEmbedding(100, 8)
     >>> embedding(np.array([[1, 2, 0]])).shape
@@ -56,6 +63,8 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
             )
         for key in ("input_dim", "output_dim"):
             kwargs.pop(key, None)
+        if kwargs.get("reverse_dtype") is None:
+            kwargs["reverse_dtype"] = "float32"
         super().__init__(
             input_dim=vocabulary_size,
             output_dim=hidden_dim,
@@ -65,6 +74,13 @@ class TokenEmbedding(keras.layers.ReversibleEmbedding):
         )
         self.vocabulary_size = vocabulary_size
         self.hidden_dim = hidden_dim
+
+    def add_weight(self, *args, **kwargs):
+        # Keras reads float32 variables in the compute dtype inside a layer
+        # called outside a model (decode_step calls this layer alone): the
+        # reverse projection would then multiply a bfloat16-rounded table.
+        kwargs["autocast"] = False
+        return super().add_weight(*args, **kwargs)
 
     def quantize(self, mode=None, type_check=True, config=None):
         # Keras refuses subclasses by default because they may override call();

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_lm.special_ids import SpecialIds
 from keras_lm.training import losses, schedules
 from keras_lm.training import metrics as metrics_lib
 
@@ -39,8 +40,40 @@ def set_mixed_precision(enabled=True, dtype="bfloat16"):
     return policy
 
 
-def default_metrics(ignore_id=0):
-    """New `[MaskedAccuracy, Perplexity]`; call it inside the strategy scope."""
+class _ModelPadId:
+    """Default of `ignore_id`: the pad id of the model's `special_ids`."""
+
+    def __repr__(self):
+        return "<the model's pad id>"
+
+
+MODEL_PAD_ID = _ModelPadId()
+
+
+def ignored_label(model, ignore_id=MODEL_PAD_ID):
+    """The label id that losses and metrics ignore for `model`.
+
+    An explicit `ignore_id` (an int, or None for "ignore no label") wins.
+    Otherwise the pad id of `model.special_ids` (None for a vocabulary without
+    padding, such as GPT-2's), or 0 when the model carries no special ids.
+    """
+    if ignore_id is not MODEL_PAD_ID:
+        return ignore_id
+    special_ids = getattr(model, "special_ids", None)
+    if special_ids is None:
+        return 0
+    return SpecialIds.from_value(special_ids).pad_id
+
+
+def default_metrics(ignore_id=MODEL_PAD_ID, model=None):
+    """New `[MaskedAccuracy, Perplexity]`; call it inside the strategy scope.
+
+    Args:
+        ignore_id: label id to ignore, or None for none. Defaults to the pad
+            id of `model` (see `ignored_label`), 0 without a model.
+        model: the model the metrics are for.
+    """
+    ignore_id = ignored_label(model, ignore_id)
     return [
         metrics_lib.MaskedAccuracy(ignore_id=ignore_id),
         metrics_lib.Perplexity(ignore_id=ignore_id),
@@ -89,7 +122,7 @@ def compile_model(
     epsilon=1e-9,
     clipnorm=None,
     global_clipnorm=1.0,
-    ignore_id=0,
+    ignore_id=MODEL_PAD_ID,
     metrics=None,
     jit_compile=True,
     steps_per_execution=1,
@@ -116,8 +149,12 @@ def compile_model(
         beta_1, beta_2, epsilon: Adam parameters (paper: 0.9, 0.98, 1e-9).
         clipnorm: optional per-variable gradient norm clip.
         global_clipnorm: optional clip of the global gradient norm.
-        ignore_id: int, label id of padding.
-        metrics: list of metrics; None for `default_metrics(ignore_id)`.
+        ignore_id: int, the label id the loss and metrics ignore, or None to
+            ignore none (weights then come from `sample_weight` only). Defaults
+            to the pad id of `model.special_ids` (None when the vocabulary has
+            no padding), or 0 for a model without `special_ids`.
+        metrics: list of metrics, given to Keras as `weighted_metrics` so
+            they see `sample_weight`; None for `default_metrics(ignore_id)`.
         jit_compile: bool, compile train/eval steps with XLA.
         steps_per_execution: int, train steps per compiled call.
 
@@ -143,6 +180,7 @@ def compile_model(
         learning_rate = schedules.InverseSqrtWarmup(
             hidden_dim=hidden_dim, warmup_steps=warmup_steps
         )
+    ignore_id = ignored_label(model, ignore_id)
     model.compile(
         optimizer=make_optimizer(
             learning_rate,
@@ -156,7 +194,9 @@ def compile_model(
         loss=losses.MaskedSparseCategoricalCrossentropy(
             label_smoothing=label_smoothing, ignore_id=ignore_id
         ),
-        metrics=default_metrics(ignore_id) if metrics is None else metrics,
+        # weighted_metrics: Keras passes sample_weight to these only, and the
+        # multi-worker loop weights the same metric objects.
+        weighted_metrics=default_metrics(ignore_id) if metrics is None else metrics,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )

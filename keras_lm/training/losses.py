@@ -20,8 +20,15 @@ def log_probabilities(y_pred, from_logits):
 
 
 def token_weights(y_true, sample_weight, ignore_id):
-    """float32 [B, T]: 0 where the label is `ignore_id`, else `sample_weight`."""
-    weights = ops.cast(ops.not_equal(y_true, ignore_id), "float32")
+    """float32 [B, T]: 0 where the label is `ignore_id`, else `sample_weight`.
+
+    `ignore_id=None` ignores no label (a vocabulary without padding, such as
+    GPT-2's): the weights are then `sample_weight` alone, or ones.
+    """
+    if ignore_id is None:
+        weights = ops.ones(ops.shape(y_true), "float32")
+    else:
+        weights = ops.cast(ops.not_equal(y_true, ignore_id), "float32")
     if sample_weight is not None:
         sample_weight = ops.cast(sample_weight, "float32")
         weights = weights * ops.reshape(sample_weight, ops.shape(weights))
@@ -31,7 +38,9 @@ def token_weights(y_true, sample_weight, ignore_id):
 def true_class_log_probabilities(y_true, log_probs, ignore_id):
     """float32 [B, T]: log p(label). Ignored positions read class 0 instead, so
     an `ignore_id` outside [0, V) (e.g. -100) never indexes out of range."""
-    safe = ops.where(ops.equal(y_true, ignore_id), 0, y_true)
+    safe = y_true
+    if ignore_id is not None:
+        safe = ops.where(ops.equal(y_true, ignore_id), 0, y_true)
     picked = ops.take_along_axis(log_probs, ops.expand_dims(safe, -1), axis=-1)
     return ops.squeeze(picked, axis=-1)
 
@@ -73,7 +82,9 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     Args:
         label_smoothing: float in [0, 1). 0.1 in the paper.
         from_logits: bool, whether `y_pred` are logits (else probabilities).
-        ignore_id: int, label value that marks padding. Defaults to 0.
+        ignore_id: int, label value that marks padding, or None to ignore
+            no label (weights then come from `sample_weight` only, e.g. for
+            GPT-2, which has no padding id). Defaults to 0.
         reduction: `"masked_mean"` (default) as described above; `"sum"` for
             the weighted sum over tokens; `None`/`"none"` for the weighted
             per-token losses [B, T].

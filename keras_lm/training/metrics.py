@@ -60,7 +60,9 @@ class MaskedAccuracy(_MaskedTokenMean):
     Args:
         from_logits: bool, unused by the arg-max but kept for a signature
             shared with `Perplexity`.
-        ignore_id: int, label value that marks padding. Defaults to 0.
+        ignore_id: int, label value that marks padding, or None to ignore
+            no label (weights then come from `sample_weight` only). Defaults
+            to 0.
         name: metric name in logs. Defaults to "accuracy".
         dtype: dtype of the result. Defaults to float32.
 
@@ -94,7 +96,9 @@ class Perplexity(_MaskedTokenMean):
 
     Args:
         from_logits: bool, whether predictions are logits (else probabilities).
-        ignore_id: int, label value that marks padding. Defaults to 0.
+        ignore_id: int, label value that marks padding, or None to ignore
+            no label (weights then come from `sample_weight` only). Defaults
+            to 0.
         name: metric name in logs. Defaults to "perplexity".
         dtype: dtype of the result. Defaults to float32.
 

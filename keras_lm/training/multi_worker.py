@@ -66,7 +66,7 @@ def fit_multi_worker(
     ```python
     with strategy.scope():
         model = build_model()
-        metrics = keras_lm.training.default_metrics()
+        metrics = keras_lm.training.default_metrics(model=model)
         keras_lm.training.compile_model(model, learning_rate=1e-3,
                                         metrics=metrics)
     fit_multi_worker(model, data, strategy, metrics, epochs=2)

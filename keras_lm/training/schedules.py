@@ -87,12 +87,15 @@ class InverseSqrtWarmup(keras.optimizers.schedules.LearningRateSchedule):
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup to a peak, then cosine decay to a final rate.
 
-    `lr = peak * step / warmup_steps` for `step < warmup_steps`; then
-    `final + (peak - final) * (1 + cos(pi * progress)) / 2` with `progress`
-    going from 0 at `warmup_steps` to 1 at `total_steps`; `final` afterwards.
+    The first `warmup_steps` updates (steps 0 to `warmup_steps - 1`) rise
+    linearly: `lr = peak * (step + 1) / warmup_steps`, so step 0 already
+    moves the weights and the last warmup step, `warmup_steps - 1`, is at the
+    peak. From there `lr = final + (peak - final) * (1 + cos(pi * progress)) / 2`
+    with `progress` going from 0 at the peak step to 1 at `total_steps`;
+    `final` afterwards. With `warmup_steps=0` step 0 is at the peak.
 
     Args:
-        peak_learning_rate: float, rate reached at the end of warmup.
+        peak_learning_rate: float, rate of the last warmup step.
         warmup_steps: int >= 0, steps of linear warmup (0: start at the peak).
         total_steps: int > warmup_steps, step at which `final_learning_rate`
             is reached.
@@ -138,15 +141,14 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         peak = self.peak_learning_rate
         final = self.final_learning_rate
+        peak_step = max(self.warmup_steps - 1, 0)
         # max(..., 1) keeps the unused branch of `where` finite when there is
         # no warmup.
-        warmup = peak * step / max(float(self.warmup_steps), 1.0)
-        progress = (step - self.warmup_steps) / float(
-            self.total_steps - self.warmup_steps
-        )
+        warmup = peak * (step + 1.0) / max(float(self.warmup_steps), 1.0)
+        progress = (step - peak_step) / float(self.total_steps - peak_step)
         progress = ops.clip(progress, 0.0, 1.0)
         cosine = final + (peak - final) * 0.5 * (1.0 + ops.cos(math.pi * progress))
-        return ops.where(step < self.warmup_steps, warmup, cosine)
+        return ops.where(step < peak_step, warmup, cosine)
 
     def get_config(self):
         return {

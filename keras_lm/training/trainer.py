@@ -108,7 +108,9 @@ def train(
             )
         metrics = compile_options.pop("metrics", None)
         if metrics is None:
-            metrics = compile_lib.default_metrics(compile_options.get("ignore_id", 0))
+            metrics = compile_lib.default_metrics(
+                compile_options.get("ignore_id", compile_lib.MODEL_PAD_ID), model
+            )
         compile_lib.compile_model(model, metrics=metrics, **compile_options)
     if callbacks is None:
         if output_dir:

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -101,4 +102,22 @@ def test_token_embedding(tmp_path):
         (B, T, D),
         1,
         tmp_path=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("tie_weights", [True, False])
+def test_token_embedding_reverse_projects_in_float32(tie_weights):
+    embedding = layers.TokenEmbedding(
+        12, D, tie_weights=tie_weights, dtype="mixed_bfloat16"
+    )
+    assert keras.backend.standardize_dtype(embedding(IDS).dtype) == "bfloat16"
+    hidden = keras.ops.cast(X, "bfloat16")
+    logits = embedding(hidden, reverse=True)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    table = embedding.embeddings if tie_weights else embedding.reverse_embeddings
+    kernel = keras.ops.convert_to_numpy(table)
+    kernel = kernel.T if tie_weights else kernel
+    expected = keras.ops.convert_to_numpy(keras.ops.cast(hidden, "float32")) @ kernel
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(logits), expected, rtol=1e-5, atol=1e-6
     )

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_lm import models
+from keras_lm.models import common
 from tests.conftest import requires_tensorflow
 
 pytestmark = pytest.mark.multibackend
@@ -173,6 +174,33 @@ def test_mixed_bfloat16_keeps_float32_variables(cls, kwargs, make_inputs, target
     }
     blocks = model.blocks if cls is models.TransformerLM else model.decoder_blocks
     assert blocks[0].compute_dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("cls, kwargs, make_inputs, target_key", CASES, ids=IDS)
+def test_mixed_bfloat16_logits_are_a_float32_projection(
+    cls, kwargs, make_inputs, target_key
+):
+    # Rounding the table or the logits to bfloat16 (8 bits of mantissa)
+    # would shift logits by up to 2**-8 of their size.
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = cls(**kwargs)
+    inputs = make_inputs()
+    seq2seq = cls is models.TransformerSeq2Seq
+    if kwargs.get("normalize_first", True):
+        last = "decoder_norm" if seq2seq else "final_norm"
+    else:
+        last = (model.decoder_blocks if seq2seq else model.blocks)[-1].name
+    hidden = keras.Model(model.inputs, model.get_layer(last).output)(inputs)
+    assert keras.backend.standardize_dtype(hidden.dtype) == "bfloat16"
+    embedding = model.token_embedding
+    table = embedding.embeddings if embedding.tie_weights else None
+    kernel = _np(table).T if table is not None else _np(embedding.reverse_embeddings)
+    expected = _np(keras.ops.cast(hidden, "float32")) @ kernel.astype("float32")
+    np.testing.assert_allclose(_np(model(inputs)), expected, rtol=1e-5, atol=1e-6)
+    # Cached decoding projects outside the model's call, where Keras used to
+    # read the table in bfloat16.
+    alone = common.to_logits(embedding, hidden)
+    np.testing.assert_allclose(_np(alone), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,19 @@ def test_config_round_trip():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MaskedSparseCategoricalCrossentropy(**kwargs)
+
+
+def test_ignore_id_none_weights_every_label_by_sample_weight_only():
+    # GPT-2 has no padding id; its id 0 is the token "!" and must be scored.
+    labels, logits = _example()
+    weight = np.array([[1.0, 0.0, 2.0, 1.0], [1.0, 1.0, 0.5, 3.0]], "float32")
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+    loss = MaskedSparseCategoricalCrossentropy(ignore_id=None)
+    np.testing.assert_allclose(
+        float(loss(labels, logits, sample_weight=weight)),
+        (nll * weight).sum() / weight.sum(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(float(loss(labels, logits)), nll.mean(), rtol=1e-6)

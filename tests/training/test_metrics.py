@@ -88,3 +88,24 @@ def test_config_round_trip(cls):
     )
     assert isinstance(restored, cls)
     assert restored.get_config() == metric.get_config()
+
+
+def test_ignore_id_none_counts_every_label():
+    labels = np.array([[1, 2, 0, 0]], "int32")
+    predicted = np.array([[1, 0, 0, 3]])
+    metric = MaskedAccuracy(ignore_id=None)
+    metric.update_state(labels, _one_hot_logits(predicted))
+    np.testing.assert_allclose(float(metric.result()), 2 / 4, rtol=1e-6)
+    weighted = MaskedAccuracy(ignore_id=None)
+    weighted.update_state(
+        labels, _one_hot_logits(predicted), sample_weight=np.array([[1, 1, 2, 0]])
+    )
+    np.testing.assert_allclose(float(weighted.result()), 3 / 4, rtol=1e-6)
+
+    logits = np.random.default_rng(2).normal(size=(1, 4, V)).astype("float32")
+    perplexity = Perplexity(ignore_id=None)
+    perplexity.update_state(labels, logits)
+    loss = MaskedSparseCategoricalCrossentropy(ignore_id=None)(labels, logits)
+    np.testing.assert_allclose(
+        float(perplexity.result()), np.exp(float(loss)), rtol=1e-5
+    )

@@ -52,19 +52,34 @@ def test_warmup_cosine_shape():
     )
     values = _values(schedule, range(0, 131))
     assert np.all(np.isfinite(values))
-    assert values[0] == 0.0
-    np.testing.assert_allclose(values[5], 5e-4, rtol=1e-6)
-    assert int(np.argmax(values)) == 10
-    np.testing.assert_allclose(values[10], 1e-3, rtol=1e-6)
-    halfway = 1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 0.5))
-    np.testing.assert_allclose(values[60], halfway, rtol=1e-5)
+    # Ten warmup updates, steps 0 to 9: the first is not wasted at rate 0,
+    # and the last one is at the peak.
+    np.testing.assert_allclose(values[:10], 1e-4 * np.arange(1, 11), rtol=1e-6)
+    assert int(np.argmax(values)) == 9
+    assert values[10] < values[9]
+    # Cosine from the peak at step 9 to the final rate at step 110.
+    progress = (60 - 9) / (110 - 9)
+    expected = 1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * progress))
+    np.testing.assert_allclose(values[60], expected, rtol=1e-5)
     np.testing.assert_allclose(values[110:], 1e-4, rtol=1e-5)
-    assert np.all(np.diff(values[10:111]) <= 1e-12)
+    assert np.all(np.diff(values[9:111]) <= 1e-12)
+
+
+def test_warmup_cosine_first_update_moves_the_weights():
+    schedule = WarmupCosine(peak_learning_rate=0.1, warmup_steps=4, total_steps=8)
+    variable = keras.Variable(1.0)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    optimizer.apply([keras.ops.convert_to_tensor(1.0)], [variable])
+    np.testing.assert_allclose(float(variable), 1.0 - 0.1 / 4, rtol=1e-6)
 
 
 def test_warmup_cosine_without_warmup_starts_at_peak():
     schedule = WarmupCosine(peak_learning_rate=1.0, warmup_steps=0, total_steps=10)
     np.testing.assert_allclose(_values(schedule, [0, 10]), [1.0, 0.0], atol=1e-6)
+    one_step = WarmupCosine(peak_learning_rate=1.0, warmup_steps=1, total_steps=10)
+    np.testing.assert_allclose(
+        _values(one_step, range(11)), _values(schedule, range(11)), atol=1e-6
+    )
 
 
 def test_schedules_drive_an_optimizer():

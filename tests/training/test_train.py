@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_lm import training
 from keras_lm.losses import MaskedSparseCategoricalCrossentropy
 from keras_lm.schedules import InverseSqrtWarmup
+from keras_lm.special_ids import SpecialIds
 from tests.training import training_helpers
 
 V = training_helpers.VOCAB
@@ -261,3 +262,113 @@ def test_time_limit_passed_during_validation_starts_no_new_epoch():
     assert limit.stopped_early
     assert history.epoch == [0]
     assert int(history.model.optimizer.iterations) == 2
+
+
+def _weighted_batches():
+    """Two translation batches whose sample weights are 0 on some real tokens
+    and 2 on others, so weighted and unweighted metrics differ."""
+    inputs, labels, weights = training_helpers.translation_arrays(8, seed=3)
+    rng = np.random.default_rng(4)
+    weights *= rng.choice([0.0, 1.0, 2.0], size=weights.shape).astype("float32")
+    return inputs, labels, weights
+
+
+def _hand_metrics(model, inputs, labels, weights, pad_id=0):
+    """Weighted token accuracy and perplexity over real tokens, in numpy."""
+    logits = np.asarray(model(inputs), "float64")
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(-1, keepdims=True))
+    w = weights * (labels != pad_id)
+    picked = np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+    hits = (logits.argmax(-1) == labels).astype("float64")
+    return {
+        "accuracy": (hits * w).sum() / w.sum(),
+        "perplexity": np.exp(-(picked * w).sum() / w.sum()),
+    }
+
+
+def test_fit_metrics_use_sample_weight_like_the_multi_worker_loop():
+    from keras_lm.training import multi_worker
+
+    inputs, labels, weights = _weighted_batches()
+    data = tf.data.Dataset.from_tensor_slices((inputs, labels, weights)).batch(4)
+    # A zero learning rate keeps the weights, so both batches are scored by
+    # the model the hand computation sees.
+    options = {"learning_rate": 0.0, "jit_compile": False}
+    keras.utils.set_random_seed(0)
+    model = training_helpers.tiny_seq2seq()
+    initial = model.get_weights()
+    expected = _hand_metrics(model, inputs, labels, weights)
+    unweighted = _hand_metrics(model, inputs, labels, np.ones_like(weights))
+    assert abs(expected["accuracy"] - unweighted["accuracy"]) > 1e-3
+
+    training.compile_model(model, **options)
+    fit_logs = model.fit(data, shuffle=False, verbose=0).history
+
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        loop_model = training_helpers.tiny_seq2seq()
+        loop_model.set_weights(initial)
+        metrics = training.default_metrics()
+        training.compile_model(loop_model, metrics=metrics, **options)
+    loop_logs = multi_worker.fit_multi_worker(
+        loop_model, data, strategy, metrics, verbose=0
+    ).history
+    for key, value in expected.items():
+        np.testing.assert_allclose(fit_logs[key][0], value, rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(loop_logs[key][0], value, rtol=1e-5, err_msg=key)
+
+
+NO_PADDING = SpecialIds(pad_id=None, unk_id=None, bos_id=None, eos_id=12)
+
+
+@pytest.mark.parametrize(
+    "special_ids, ignore_id, expected",
+    [
+        ("absent", training.compile.MODEL_PAD_ID, 0),
+        (None, training.compile.MODEL_PAD_ID, 0),
+        (NO_PADDING, training.compile.MODEL_PAD_ID, None),
+        ({"pad_id": 5, "eos_id": 6}, training.compile.MODEL_PAD_ID, 5),
+        (NO_PADDING, 7, 7),
+        ({"pad_id": 5}, None, None),
+    ],
+)
+def test_compile_model_ignores_the_models_pad_id(special_ids, ignore_id, expected):
+    model = tiny_lm()
+    if special_ids != "absent":
+        model.special_ids = special_ids
+    options = (
+        {} if ignore_id is training.compile.MODEL_PAD_ID else {"ignore_id": ignore_id}
+    )
+    metrics = training.default_metrics(model=model, **options)
+    training.compile_model(model, learning_rate=1e-3, metrics=metrics, **options)
+    assert model.loss.ignore_id == expected
+    assert [m.ignore_id for m in metrics] == [expected, expected]
+    compiled = training.compile_model(tiny_lm(), learning_rate=1e-3, ignore_id=3)
+    assert compiled.loss.ignore_id == 3
+
+
+def test_train_without_padding_scores_label_zero_as_a_token():
+    # GPT-2's id 0 is the token "!": with pad_id=None it is learned and scored.
+    tokens = np.array([[5, 0, 7, 0, 2], [0, 6, 0, 1, 3]], "int32")
+    inputs, labels = {"token_ids": tokens[:, :-1]}, tokens[:, 1:]
+    weights = np.array([[1, 1, 2, 1], [1, 0, 1, 1]], "float32")
+    data = tf.data.Dataset.from_tensors((inputs, labels, weights))
+
+    def build_model():
+        keras.utils.set_random_seed(0)
+        model = tiny_lm()
+        model.special_ids = NO_PADDING
+        return model
+
+    expected = _hand_metrics(build_model(), inputs, labels, weights, pad_id=None)
+    history = training.train(
+        build_model,
+        data,
+        callbacks=[],
+        compile_options={"learning_rate": 0.0, "jit_compile": False},
+        verbose=0,
+    )
+    assert history.model.loss.ignore_id is None
+    for key, value in expected.items():
+        np.testing.assert_allclose(history.history[key][0], value, rtol=1e-5)

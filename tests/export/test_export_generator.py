@@ -75,18 +75,12 @@ def test_exported_generator_matches_in_process_greedy_and_is_seeded(exported):
     prompts = ["the file", "close the", ""]
     result = json.loads(_python(LOAD_AND_GENERATE, path, stdin=json.dumps(prompts)))
 
-    # In process: the export prefixes EOS (the document separator) and
-    # returns the continuation only.
+    # In process: the public prompt encoding (start-of-text first) and
+    # generate; the export returns the continuation only.
     expected = []
-    for prompt in prompts:
-        ids = [tokenizer.eos_id] + tokenizer.tokenize(prompt).numpy().tolist()
-        out = keras_lm.generation.generate(
-            model,
-            np.array([ids], "int32"),
-            max_new_tokens=8,
-            eos_id=tokenizer.eos_id,
-        )[0, len(ids) :]
-        expected.append(tokenizer.detokenize(out).numpy().decode("utf-8"))
+    for ids in keras_lm.generation.encode_prompts(tokenizer, prompts, 12):
+        out = model.generate(np.array([ids], "int32"), max_new_tokens=8)
+        expected.append(tokenizer.detokenize(out[0, len(ids) :]).numpy().decode())
     assert result["greedy"] == expected
     assert result["seed1"] == result["seed1_again"]
     assert len(result["default"]) == len(prompts)

@@ -65,7 +65,9 @@ def test_bad_arguments_are_refused(lm, token_ids, options, message):
 
 @pytest.mark.parametrize("jit_compile", [True, False])
 @pytest.mark.parametrize("bad_id", [20, 999, -1])
-def test_ids_outside_the_vocabulary_are_refused_compiled_or_not(lm, bad_id, jit_compile):
+def test_ids_outside_the_vocabulary_are_refused_compiled_or_not(
+    lm, bad_id, jit_compile
+):
     # XLA clamps an out-of-range gather instead of failing, so only a check on
     # the host can stop such ids; it must run whether or not the loop compiles.
     with pytest.raises(ValueError, match=str(bad_id)):

@@ -73,7 +73,8 @@ def check_token_inputs(inputs, names, max_sequence_length):
         if not hasattr(value, "dtype"):
             value = np.asarray(value)
         dtype = keras.backend.standardize_dtype(value.dtype)
-        if not (dtype.startswith("int") or dtype.startswith("uint")):
+        integer = dtype.startswith("int") or dtype.startswith("uint")
+        if not (integer or _is_replica_average_spec(value)):
             raise ValueError(
                 f"{name} must hold integer token ids. Received dtype={dtype}. "
                 "Tokenize text first (keras_lm.tokenizers) and pass int32 ids."
@@ -84,6 +85,36 @@ def check_token_inputs(inputs, names, max_sequence_length):
                 f"{name} must have shape [batch, length]. Received shape={shape}."
             )
         check_sequence_length(name, shape[1], max_sequence_length)
+
+
+def _tensorflow():
+    """The `tensorflow` module when Keras runs on it, else None: the models
+    also run on JAX, where TensorFlow need not be installed."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+def _is_replica_average_spec(value):
+    """Whether `value` is the spec Keras builds a model's compiled state from
+    under a multi-replica `tf.distribute` strategy.
+
+    Before its first step, Keras 3.15's fit (and evaluate) averages the first
+    batch over replicas, ids included, which makes them float64, and calls
+    the model on placeholders of that spec in the strategy's cross-replica
+    context to build the compiled loss and metrics. No value is computed
+    there, so none can be truncated; the steps themselves run in replica
+    context and are checked.
+    """
+    tf = _tensorflow()
+    return (
+        tf is not None
+        and tf.is_symbolic_tensor(value)
+        and tf.distribute.in_cross_replica_context()
+        and tf.distribute.get_strategy().num_replicas_in_sync > 1
+    )
 
 
 def make_embedding_layers(

@@ -282,3 +282,15 @@ def test_traces_with_unknown_batch_and_lengths(cls, kwargs, make_inputs, target_
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
     traced = tf.function(lambda x: model(x, training=True), input_signature=[spec])
     assert traced(inputs).shape == (2, inputs[target_key].shape[1], V)
+
+
+@requires_tensorflow
+def test_float_ids_are_refused_in_a_graph_too():
+    # Only Keras' spec pass under a multi-replica strategy may send float ids
+    # (tests/training/test_distributed_training.py); a traced call may not.
+    import tensorflow as tf
+
+    model = models.TransformerLM(**LM)
+    traced = tf.function(lambda x: model(x))
+    with pytest.raises(ValueError, match="integer token ids"):
+        traced({"token_ids": tf.ones((2, 5), tf.float32)})

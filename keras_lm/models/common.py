@@ -55,8 +55,19 @@ def check_model_arguments(
         )
 
 
-def check_token_inputs(inputs, names, max_sequence_length):
-    """Refuse inputs the model would otherwise cast or broadcast silently."""
+def check_token_inputs(inputs, names, max_sequence_length, vocabulary_size=None):
+    """Refuse inputs the model would otherwise cast, broadcast or clamp silently.
+
+    Ids outside `[0, vocabulary_size)` would gather a clamped (XLA, GPU) or
+    no embedding row. Concrete ids (numpy, eager tensors) are checked here;
+    in a TensorFlow graph an assertion is added that fails when the step
+    runs (XLA compiles assertions away); symbolic Keras tensors and JAX
+    tracers carry no values and are not range-checked.
+
+    Returns:
+        `inputs`; in a TensorFlow graph, a copy whose ids pass through the
+        range assertion, so that it runs before the embedding gathers them.
+    """
     if not isinstance(inputs, dict):
         raise ValueError(
             f"Expected a dict with keys {list(names)}. "
@@ -68,6 +79,7 @@ def check_token_inputs(inputs, names, max_sequence_length):
             f"Missing inputs {missing}. Expected keys {list(names)}, received "
             f"{sorted(inputs)}."
         )
+    checked = {}
     for name in names:
         value = inputs[name]
         if not hasattr(value, "dtype"):
@@ -85,6 +97,60 @@ def check_token_inputs(inputs, names, max_sequence_length):
                 f"{name} must have shape [batch, length]. Received shape={shape}."
             )
         check_sequence_length(name, shape[1], max_sequence_length)
+        if vocabulary_size is not None and integer:
+            guarded = _check_ids_in_vocabulary(name, value, vocabulary_size)
+            if guarded is not None:
+                checked[name] = guarded
+    return {**inputs, **checked} if checked else inputs
+
+
+def _check_ids_in_vocabulary(name, value, vocabulary_size):
+    """Raise for concrete ids outside the vocabulary; for a TensorFlow graph
+    tensor, return it behind an assertion of the same."""
+    tf = _tensorflow()
+    if tf is not None and tf.is_symbolic_tensor(value):
+        ids = tf.cast(value, "int64")
+        low, high = tf.reduce_min(ids), tf.reduce_max(ids)
+        assertion = tf.debugging.Assert(
+            tf.logical_and(low >= 0, high < vocabulary_size),
+            [
+                f"{name} holds ids outside the vocabulary [0, {vocabulary_size})"
+                ": min id",
+                low,
+                "max id",
+                high,
+            ],
+            name=f"{name}_in_vocabulary",
+        )
+        with tf.control_dependencies([assertion]):
+            return tf.identity(value)
+    ids = _concrete_values(value)
+    if ids is None or not ids.size:
+        return None
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocabulary_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name} holds id {bad}, outside the model's vocabulary of size "
+            f"{vocabulary_size}: ids must be in [0, {vocabulary_size}). Build "
+            "the model with vocabulary_size=tokenizer.vocabulary_size() and "
+            "feed ids from that tokenizer."
+        )
+    return None
+
+
+def _concrete_values(value):
+    """numpy values of `value`, or None for a symbolic tensor or tracer."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, keras.KerasTensor):
+        return None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if isinstance(value, jax.core.Tracer):
+            return None
+    return keras.ops.convert_to_numpy(value)
 
 
 def _tensorflow():

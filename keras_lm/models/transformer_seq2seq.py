@@ -184,7 +184,9 @@ class TransformerSeq2Seq(keras.Model):
         self.layer_norm_epsilon = layer_norm_epsilon
 
     def __call__(self, inputs, *args, **kwargs):
-        common.check_token_inputs(inputs, INPUT_NAMES, self.max_sequence_length)
+        inputs = common.check_token_inputs(
+            inputs, INPUT_NAMES, self.max_sequence_length, self.vocabulary_size
+        )
         return super().__call__(inputs, *args, **kwargs)
 
     # Incremental decoding API, used by keras_lm.generation.

@@ -294,3 +294,47 @@ def test_float_ids_are_refused_in_a_graph_too():
     traced = tf.function(lambda x: model(x))
     with pytest.raises(ValueError, match="integer token ids"):
         traced({"token_ids": tf.ones((2, 5), tf.float32)})
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, make_inputs, target_key", CASES[::2], ids=IDS[::2]
+)
+@pytest.mark.parametrize("bad_id", [V, -1])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_ids_outside_the_vocabulary_are_refused(
+    cls, kwargs, make_inputs, target_key, bad_id, as_tensor
+):
+    # XLA (and GPU gathers) clamp an out-of-range id to a real row silently.
+    model = cls(**kwargs)
+    for key in make_inputs():
+        inputs = make_inputs()
+        inputs[key][1, 2] = bad_id
+        if as_tensor:
+            inputs = {k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}
+        message = rf"{key} holds id {bad_id}, .*vocabulary of size {V}"
+        with pytest.raises(ValueError, match=message):
+            model(inputs)
+
+
+@requires_tensorflow
+@pytest.mark.parametrize(
+    "cls, kwargs, make_inputs, target_key", CASES[::2], ids=IDS[::2]
+)
+@pytest.mark.parametrize("bad_id", [V, -1])
+def test_ids_outside_the_vocabulary_fail_a_traced_call(
+    cls, kwargs, make_inputs, target_key, bad_id
+):
+    import tensorflow as tf
+
+    model = cls(**kwargs)
+    inputs = make_inputs()
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
+    traced = tf.function(lambda x: model(x), input_signature=[spec])
+    assert traced(inputs).shape[-1] == V
+    inputs[target_key][0, 1] = bad_id
+    expected = "max id" if bad_id == V else "min id"
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=rf"\[0, {V}\)[\s\S]*{expected}"
+    ) as raised:
+        traced(inputs)
+    assert str(bad_id) in str(raised.value)

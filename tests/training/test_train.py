@@ -424,3 +424,42 @@ def test_train_without_padding_scores_label_zero_as_a_token():
     assert history.model.loss.ignore_id is None
     for key, value in expected.items():
         np.testing.assert_allclose(history.history[key][0], value, rtol=1e-5)
+
+
+def _real_lm():
+    keras.utils.set_random_seed(0)
+    return training_helpers.tiny_transformer_lm()
+
+
+@pytest.mark.parametrize("key, bad_id", [("token_ids", -1), ("labels", V)])
+def test_train_refuses_ids_outside_the_vocabulary(key, bad_id):
+    tokens = training_helpers.translation_arrays(4)[0]["decoder_token_ids"]
+    batch = {"token_ids": tokens.copy(), "labels": tokens.copy()}
+    batch[key][1, 1] = bad_id
+    data = tf.data.Dataset.from_tensors(
+        ({"token_ids": batch["token_ids"]}, batch["labels"])
+    )
+    with pytest.raises(ValueError, match=rf"{key} holds id {bad_id}, .*\[0, {V}\)"):
+        training.train(
+            _real_lm, data, compile_options={"learning_rate": 1e-3}, verbose=0
+        )
+
+
+def test_train_accepts_labels_at_an_ignore_id_outside_the_vocabulary():
+    inputs, labels, _ = training_helpers.translation_arrays(4)
+    labels = np.where(labels == 0, -100, labels)
+    data = tf.data.Dataset.from_tensors(
+        ({"token_ids": inputs["decoder_token_ids"]}, labels)
+    )
+    history = training.train(
+        _real_lm,
+        data,
+        callbacks=[],
+        compile_options={
+            "learning_rate": 1e-3,
+            "ignore_id": -100,
+            "jit_compile": False,
+        },
+        verbose=0,
+    )
+    assert np.isfinite(history.history["loss"][0])

@@ -257,15 +257,19 @@ class MultiHeadAttention(keras.layers.Layer):
             groups = self.num_heads // self._kv_heads
             k = ops.repeat(k, groups, axis=2)  # [B, S, N, H]
             v = ops.repeat(v, groups, axis=2)  # [B, S, N, H]
-        scale = 1.0 / math.sqrt(self.key_dim)
+        # Scaling q before the product keeps it in range: unscaled q.k can
+        # pass float16's 65504 under mixed_float16 where the scaled value fits
+        # (Keras' dot_product_attention also multiplies before it scales).
+        q = q * ops.cast(1.0 / math.sqrt(self.key_dim), q.dtype)
         use_dropout = bool(training) and self.dropout > 0
         if not use_dropout and not return_scores:
             bias_mask = None if mask is None else mask[:, None, :, :]  # [B, 1, T, S]
-            output = ops.dot_product_attention(q, k, v, mask=bias_mask, scale=scale)
+            output = ops.dot_product_attention(q, k, v, mask=bias_mask, scale=1.0)
             return output, None
         # Explicit path: dropout on probabilities, or scores wanted by the caller.
         logits = ops.einsum("btnh,bsnh->bnts", q, k)  # [B, N, T, S]
-        logits = ops.cast(logits, "float32") * scale
+        # The softmax runs in float32; probabilities return to compute dtype.
+        logits = ops.cast(logits, "float32")
         if mask is not None:
             logits = ops.where(mask[:, None, :, :], logits, -1e9)
         probabilities = ops.softmax(logits, axis=-1)

@@ -28,7 +28,9 @@ class TransformerModel(keras.Model):
         return self._special_ids
 
     def __call__(self, inputs, *args, **kwargs):
-        common.check_token_inputs(inputs, self.INPUT_NAMES, self.max_sequence_length)
+        inputs = common.check_token_inputs(
+            inputs, self.INPUT_NAMES, self.max_sequence_length, self.vocabulary_size
+        )
         return super().__call__(inputs, *args, **kwargs)
 
     def get_config(self):

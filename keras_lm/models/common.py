@@ -55,8 +55,19 @@ def check_model_arguments(
         )
 
 
-def check_token_inputs(inputs, names, max_sequence_length):
-    """Refuse inputs the model would otherwise cast or broadcast silently."""
+def check_token_inputs(inputs, names, max_sequence_length, vocabulary_size=None):
+    """Refuse inputs the model would otherwise cast, broadcast or clamp silently.
+
+    Ids outside `[0, vocabulary_size)` would gather a clamped (XLA, GPU) or
+    no embedding row. Concrete ids (numpy, eager tensors) are checked here;
+    in a TensorFlow graph an assertion is added that fails when the step
+    runs (XLA compiles assertions away); symbolic Keras tensors and JAX
+    tracers carry no values and are not range-checked.
+
+    Returns:
+        `inputs`; in a TensorFlow graph, a copy whose ids pass through the
+        range assertion, so that it runs before the embedding gathers them.
+    """
     if not isinstance(inputs, dict):
         raise ValueError(
             f"Expected a dict with keys {list(names)}. "
@@ -68,12 +79,14 @@ def check_token_inputs(inputs, names, max_sequence_length):
             f"Missing inputs {missing}. Expected keys {list(names)}, received "
             f"{sorted(inputs)}."
         )
+    checked = {}
     for name in names:
         value = inputs[name]
         if not hasattr(value, "dtype"):
             value = np.asarray(value)
         dtype = keras.backend.standardize_dtype(value.dtype)
-        if not (dtype.startswith("int") or dtype.startswith("uint")):
+        integer = dtype.startswith("int") or dtype.startswith("uint")
+        if not (integer or _is_replica_average_spec(value)):
             raise ValueError(
                 f"{name} must hold integer token ids. Received dtype={dtype}. "
                 "Tokenize text first (keras_lm.tokenizers) and pass int32 ids."
@@ -84,6 +97,90 @@ def check_token_inputs(inputs, names, max_sequence_length):
                 f"{name} must have shape [batch, length]. Received shape={shape}."
             )
         check_sequence_length(name, shape[1], max_sequence_length)
+        if vocabulary_size is not None and integer:
+            guarded = _check_ids_in_vocabulary(name, value, vocabulary_size)
+            if guarded is not None:
+                checked[name] = guarded
+    return {**inputs, **checked} if checked else inputs
+
+
+def _check_ids_in_vocabulary(name, value, vocabulary_size):
+    """Raise for concrete ids outside the vocabulary; for a TensorFlow graph
+    tensor, return it behind an assertion of the same."""
+    tf = _tensorflow()
+    if tf is not None and tf.is_symbolic_tensor(value):
+        ids = tf.cast(value, "int64")
+        low, high = tf.reduce_min(ids), tf.reduce_max(ids)
+        assertion = tf.debugging.Assert(
+            tf.logical_and(low >= 0, high < vocabulary_size),
+            [
+                f"{name} holds ids outside the vocabulary [0, {vocabulary_size})"
+                ": min id",
+                low,
+                "max id",
+                high,
+            ],
+            name=f"{name}_in_vocabulary",
+        )
+        with tf.control_dependencies([assertion]):
+            return tf.identity(value)
+    ids = _concrete_values(value)
+    if ids is None or not ids.size:
+        return None
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocabulary_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name} holds id {bad}, outside the model's vocabulary of size "
+            f"{vocabulary_size}: ids must be in [0, {vocabulary_size}). Build "
+            "the model with vocabulary_size=tokenizer.vocabulary_size() and "
+            "feed ids from that tokenizer."
+        )
+    return None
+
+
+def _concrete_values(value):
+    """numpy values of `value`, or None for a symbolic tensor or tracer."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, keras.KerasTensor):
+        return None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if isinstance(value, jax.core.Tracer):
+            return None
+    return keras.ops.convert_to_numpy(value)
+
+
+def _tensorflow():
+    """The `tensorflow` module when Keras runs on it, else None: the models
+    also run on JAX, where TensorFlow need not be installed."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
+def _is_replica_average_spec(value):
+    """Whether `value` is the spec Keras builds a model's compiled state from
+    under a multi-replica `tf.distribute` strategy.
+
+    Before its first step, Keras 3.15's fit (and evaluate) averages the first
+    batch over replicas, ids included, which makes them float64, and calls
+    the model on placeholders of that spec in the strategy's cross-replica
+    context to build the compiled loss and metrics. No value is computed
+    there, so none can be truncated; the steps themselves run in replica
+    context and are checked.
+    """
+    tf = _tensorflow()
+    return (
+        tf is not None
+        and tf.is_symbolic_tensor(value)
+        and tf.distribute.in_cross_replica_context()
+        and tf.distribute.get_strategy().num_replicas_in_sync > 1
+    )
 
 
 def make_embedding_layers(

@@ -37,6 +37,8 @@ def check_dataset(name, dataset):
 def check_first_batch(name, dataset, model):
     """Token ids and labels of the first batch fit the model's vocabulary.
 
+    Ids and labels must be in `[0, vocabulary_size)`, except labels equal to
+    the compiled loss's `ignore_id` (e.g. -100), which are never looked up.
     Reads one batch (the pipeline starts once more than fit alone would).
     """
     batch = next(iter(dataset.take(1)), None)
@@ -50,7 +52,9 @@ def check_first_batch(name, dataset, model):
     vocabulary_size = getattr(model, "vocabulary_size", None)
     arrays = dict(inputs) if isinstance(inputs, dict) else {}
     if vocabulary_size:
-        for key, ids in [*arrays.items(), ("labels", labels)]:
+        ignore_id = getattr(getattr(model, "loss", None), "ignore_id", None)
+        looked_up = labels if ignore_id is None else labels[labels != ignore_id]
+        for key, ids in [*arrays.items(), ("labels", looked_up)]:
             ids = np.asarray(ids)
             if np.issubdtype(ids.dtype, np.integer) and ids.size:
                 _check_range(name, key, ids, vocabulary_size)

@@ -153,7 +153,6 @@ def train(
             initial_epoch=initial_epoch,
             verbose=1 if verbose == "auto" else verbose,
         )
-    _build_compiled_state(model, train_data, strategy)
     return model.fit(
         train_data,
         validation_data=validation_data,
@@ -167,22 +166,3 @@ def train(
         shuffle=False,
         verbose=verbose,
     )
-
-
-def _build_compiled_state(model, dataset, strategy):
-    """Builds the compiled loss, metrics and optimizer from the data's specs.
-
-    Under a multi-replica strategy, Keras 3.15's fit builds them from a batch
-    averaged over replicas with `strategy.reduce("MEAN")`, which turns int32
-    token ids into float64; models that check their inputs' dtype (as
-    keras_lm's do) then refuse the batch. Building from the dataset's own
-    specs first, in the scope, leaves fit nothing to build.
-    """
-    if strategy.num_replicas_in_sync == 1 or not hasattr(model, "_symbolic_build"):
-        return
-    batch = keras.tree.map_structure(
-        lambda spec: keras.KerasTensor(spec.shape, dtype=spec.dtype.name),
-        dataset.element_spec,
-    )
-    with strategy.scope():
-        model._symbolic_build(data_batch=batch)

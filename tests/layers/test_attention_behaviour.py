@@ -84,6 +84,42 @@ def test_causal_self_attention_ignores_future_even_with_dropout(dropout):
     assert not np.allclose(first[:, 3:], second[:, 3:])
 
 
+def _peaked_attention(dtype, dropout):
+    """One head of size 16 with identity projections: on one-hot inputs of
+    size 20, q.k is 400**2 = 160000 on the diagonal (over float16's 65504)
+    and 0 elsewhere; scaled by 16**-0.5 it is 40000, which fits."""
+    width = 16
+    attention = layers.MultiHeadAttention(
+        num_heads=1, key_dim=width, dropout=dropout, dtype=dtype
+    )
+    attention.build((B, T, width))
+    eye = np.eye(width, dtype="float32")
+    attention.query_dense.kernel.assign(20.0 * eye[:, None, :])
+    attention.key_dense.kernel.assign(20.0 * eye[:, None, :])
+    attention.value_dense.kernel.assign(eye[:, None, :])
+    attention.output_dense.kernel.assign(eye[:, None, :].transpose(1, 2, 0))
+    x = np.zeros((B, T, width), "float32")
+    x[:, np.arange(T), np.arange(T)] = 20.0
+    return attention, x
+
+
+def test_attention_scales_before_the_product_under_float16():
+    # Both paths multiplied unscaled q.k in the compute dtype: under
+    # mixed_float16 it overflowed to inf and the softmax gave NaN.
+    reference, x = _peaked_attention("float32", dropout=0.0)
+    expected = _np(reference(x))
+    attention, _ = _peaked_attention("mixed_float16", dropout=0.5)
+    np.testing.assert_allclose(_np(attention(x)), expected, atol=1e-3)
+    output, scores = attention(x, return_attention_scores=True)
+    np.testing.assert_allclose(_np(scores)[:, 0], np.broadcast_to(np.eye(T), (B, T, T)))
+    np.testing.assert_allclose(_np(output), expected, atol=1e-3)
+    dropped = _np(attention(x, training=True))
+    assert np.all(np.isfinite(dropped))
+    kept = dropped[:, np.arange(T), np.arange(T)]
+    # Each output is its own value, kept (x 2) or dropped.
+    assert set(np.unique(kept)) <= {0.0, 40.0}
+
+
 def test_value_mask_hides_padded_keys():
     query, value = _inputs()
     attention = layers.MultiHeadAttention(num_heads=N, key_dim=H)

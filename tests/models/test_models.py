@@ -97,6 +97,20 @@ def test_config_and_keras_round_trip(cls, kwargs, make_inputs, target_key, tmp_p
     np.testing.assert_allclose(_np(restored(inputs)), expected, atol=1e-6)
 
 
+def _same_dropout_masks(model):
+    """A function that rewinds every dropout seed of `model` to now, so the
+    next training call draws the masks the previous one drew."""
+    seeds = [v for v in model.variables if "seed_generator" in v.path]
+    assert seeds or not model.dropout, "no dropout seeds found"
+    states = [_np(v) for v in seeds]
+
+    def rewind():
+        for variable, state in zip(seeds, states):
+            variable.assign(state)
+
+    return rewind
+
+
 @pytest.mark.parametrize("cls, kwargs, make_inputs, target_key", CASES, ids=IDS)
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_causality(cls, kwargs, make_inputs, target_key, dropout):
@@ -105,9 +119,12 @@ def test_causality(cls, kwargs, make_inputs, target_key, dropout):
     changed = dict(inputs)
     changed[target_key] = inputs[target_key].copy()
     changed[target_key][:, 3:] = (changed[target_key][:, 3:] + 7) % (V - 4) + 4
-    # Inference mode: dropout is off, and it must not matter for causality.
-    before = _np(model(inputs))
-    after = _np(model(changed))
+    # Training mode with the same dropout masks on both calls: attention with
+    # dropout takes its own path, which must be causal too (keras#23038).
+    rewind = _same_dropout_masks(model)
+    before = _np(model(inputs, training=True))
+    rewind()
+    after = _np(model(changed, training=True))
     np.testing.assert_allclose(before[:, :3], after[:, :3], atol=1e-5)
     assert not np.allclose(before[:, 3:], after[:, 3:], atol=1e-4)
 
@@ -282,3 +299,59 @@ def test_traces_with_unknown_batch_and_lengths(cls, kwargs, make_inputs, target_
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
     traced = tf.function(lambda x: model(x, training=True), input_signature=[spec])
     assert traced(inputs).shape == (2, inputs[target_key].shape[1], V)
+
+
+@requires_tensorflow
+def test_float_ids_are_refused_in_a_graph_too():
+    # Only Keras' spec pass under a multi-replica strategy may send float ids
+    # (tests/training/test_distributed_training.py); a traced call may not.
+    import tensorflow as tf
+
+    model = models.TransformerLM(**LM)
+    traced = tf.function(lambda x: model(x))
+    with pytest.raises(ValueError, match="integer token ids"):
+        traced({"token_ids": tf.ones((2, 5), tf.float32)})
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, make_inputs, target_key", CASES[::2], ids=IDS[::2]
+)
+@pytest.mark.parametrize("bad_id", [V, -1])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_ids_outside_the_vocabulary_are_refused(
+    cls, kwargs, make_inputs, target_key, bad_id, as_tensor
+):
+    # XLA (and GPU gathers) clamp an out-of-range id to a real row silently.
+    model = cls(**kwargs)
+    for key in make_inputs():
+        inputs = make_inputs()
+        inputs[key][1, 2] = bad_id
+        if as_tensor:
+            inputs = {k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()}
+        message = rf"{key} holds id {bad_id}, .*vocabulary of size {V}"
+        with pytest.raises(ValueError, match=message):
+            model(inputs)
+
+
+@requires_tensorflow
+@pytest.mark.parametrize(
+    "cls, kwargs, make_inputs, target_key", CASES[::2], ids=IDS[::2]
+)
+@pytest.mark.parametrize("bad_id", [V, -1])
+def test_ids_outside_the_vocabulary_fail_a_traced_call(
+    cls, kwargs, make_inputs, target_key, bad_id
+):
+    import tensorflow as tf
+
+    model = cls(**kwargs)
+    inputs = make_inputs()
+    spec = {k: tf.TensorSpec([None, None], tf.int32) for k in inputs}
+    traced = tf.function(lambda x: model(x), input_signature=[spec])
+    assert traced(inputs).shape[-1] == V
+    inputs[target_key][0, 1] = bad_id
+    expected = "max id" if bad_id == V else "min id"
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=rf"\[0, {V}\)[\s\S]*{expected}"
+    ) as raised:
+        traced(inputs)
+    assert str(bad_id) in str(raised.value)

@@ -103,6 +103,58 @@ def test_mixed_precision_trains_with_float32_loss():
         training.set_mixed_precision(True, dtype="int8")
 
 
+def _peaked_transformer(kind):
+    """A tiny real model, dropout on, one head of size 8, whose query and key
+    kernels are 137 * identity: after a layer norm every token has squared
+    norm 8, so a token's unscaled q.k with itself is 8 * 137**2 = 150152, past
+    float16's 65504, while the scaled value (53088) fits. It stands for the
+    attention logits that grow during long runs."""
+    from keras_lm import models
+
+    config = dict(
+        vocabulary_size=V,
+        num_heads=1,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+        dropout=0.1,
+    )
+    if kind == "lm":
+        model = models.TransformerLM(num_layers=1, **config)
+    else:
+        model = models.TransformerSeq2Seq(
+            num_encoder_layers=1, num_decoder_layers=1, **config
+        )
+    eye = 137.0 * np.eye(8, dtype="float32")[:, None, :]  # [D, N, H]
+    for layer in model._flatten_layers():
+        if type(layer).__name__ == "MultiHeadAttention":
+            layer.query_dense.kernel.assign(eye)
+            layer.key_dense.kernel.assign(eye)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lm", "seq2seq"])
+def test_mixed_float16_training_with_dropout_stays_finite_and_close(kind):
+    inputs, labels, weights = training_helpers.translation_arrays(8)
+    if kind == "lm":
+        inputs = {"token_ids": inputs["decoder_token_ids"]}
+    data = tf.data.Dataset.from_tensor_slices((inputs, labels, weights)).batch(4)
+    results = {}
+    for policy in ("float32", "mixed_float16"):
+        keras.config.set_dtype_policy(policy)
+        keras.utils.set_random_seed(0)
+        model = _peaked_transformer(kind)
+        training.compile_model(model, learning_rate=1e-3, jit_compile=False)
+        history = model.fit(data, epochs=2, shuffle=False, verbose=0).history
+        assert np.all(np.isfinite(history["loss"])), (policy, history["loss"])
+        # Dropout masks drawn in float16 differ from float32 ones, so compare
+        # the trained models without dropout.
+        results[policy] = model.evaluate(data, verbose=0, return_dict=True)["loss"]
+    keras.config.set_dtype_policy("float32")
+    np.testing.assert_allclose(results["mixed_float16"], results["float32"], rtol=0.02)
+
+
 def test_default_callbacks(tmp_path):
     callbacks = training.default_callbacks(str(tmp_path), monitor="loss")
     types = [type(c) for c in callbacks]
@@ -372,3 +424,42 @@ def test_train_without_padding_scores_label_zero_as_a_token():
     assert history.model.loss.ignore_id is None
     for key, value in expected.items():
         np.testing.assert_allclose(history.history[key][0], value, rtol=1e-5)
+
+
+def _real_lm():
+    keras.utils.set_random_seed(0)
+    return training_helpers.tiny_transformer_lm()
+
+
+@pytest.mark.parametrize("key, bad_id", [("token_ids", -1), ("labels", V)])
+def test_train_refuses_ids_outside_the_vocabulary(key, bad_id):
+    tokens = training_helpers.translation_arrays(4)[0]["decoder_token_ids"]
+    batch = {"token_ids": tokens.copy(), "labels": tokens.copy()}
+    batch[key][1, 1] = bad_id
+    data = tf.data.Dataset.from_tensors(
+        ({"token_ids": batch["token_ids"]}, batch["labels"])
+    )
+    with pytest.raises(ValueError, match=rf"{key} holds id {bad_id}, .*\[0, {V}\)"):
+        training.train(
+            _real_lm, data, compile_options={"learning_rate": 1e-3}, verbose=0
+        )
+
+
+def test_train_accepts_labels_at_an_ignore_id_outside_the_vocabulary():
+    inputs, labels, _ = training_helpers.translation_arrays(4)
+    labels = np.where(labels == 0, -100, labels)
+    data = tf.data.Dataset.from_tensors(
+        ({"token_ids": inputs["decoder_token_ids"]}, labels)
+    )
+    history = training.train(
+        _real_lm,
+        data,
+        callbacks=[],
+        compile_options={
+            "learning_rate": 1e-3,
+            "ignore_id": -100,
+            "jit_compile": False,
+        },
+        verbose=0,
+    )
+    assert np.isfinite(history.history["loss"][0])

@@ -44,6 +44,21 @@ def tiny_transformer(vocabulary_size=VOCAB, hidden_dim=DIM):
     )
 
 
+def tiny_transformer_lm(vocabulary_size=VOCAB, hidden_dim=DIM):
+    """The real keras_lm TransformerLM at a CPU-test size, no dropout."""
+    from keras_lm.models import TransformerLM
+
+    return TransformerLM(
+        vocabulary_size=vocabulary_size,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=16,
+        dropout=0.0,
+    )
+
+
 # compile_model options for runs whose weights are compared across strategies.
 PARITY_COMPILE = {
     "learning_rate": 0.05,
@@ -105,3 +120,14 @@ def translation_dataset(num_examples, batch_size, seed=0, **lengths):
 
     arrays = translation_arrays(num_examples, seed=seed, **lengths)
     return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
+
+
+def lm_dataset(num_examples, batch_size, seed=0):
+    """`translation_dataset`'s targets as a language-modelling dataset."""
+    import tensorflow as tf
+
+    inputs, labels, weights = translation_arrays(num_examples, seed=seed)
+    inputs = {"token_ids": inputs["decoder_token_ids"]}
+    return tf.data.Dataset.from_tensor_slices((inputs, labels, weights)).batch(
+        batch_size
+    )

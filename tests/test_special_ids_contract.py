@@ -284,3 +284,12 @@ def test_prompts_without_a_pad_id_take_an_explicit_padding_mask():
     )
     alone = model.generate([[9, 6]], max_new_tokens=4, eos_id=None)
     np.testing.assert_array_equal(together[1, :6], alone[0])
+
+
+def test_translate_ids_refuses_ids_outside_the_model_vocabulary(tokenizers):
+    default, _, _ = tokenizers
+    small = keras_lm.models.TransformerSeq2Seq(**{**SEQ2SEQ, "vocabulary_size": 10})
+    text = PAIRS[0][0]
+    assert max(default.tokenize(text).numpy()) >= 10
+    with pytest.raises(ValueError, match="outside the model's vocabulary of size 10"):
+        keras_lm.generation.translate_ids(small, default, [text])

@@ -5,6 +5,8 @@ Each error names the offending value and says how to fix it.
 
 import numpy as np
 
+from keras_lm.layers.validation import check_ids_in_vocabulary
+
 
 def check_token_ids(
     name, token_ids, max_sequence_length, vocabulary_size, pad_id, padding_mask=None
@@ -54,12 +56,8 @@ def check_token_ids(
         raise ValueError(
             f"{name} must be non-negative ids. Received a minimum of {ids.min()}."
         )
-    if vocabulary_size is not None and ids.max() >= vocabulary_size:
-        raise ValueError(
-            f"{name} holds id {ids.max()}, outside the model's vocabulary of size "
-            f"{vocabulary_size} (ids must be in [0, {vocabulary_size})). Tokenize "
-            "with the tokenizer the model was trained with."
-        )
+    if vocabulary_size is not None:
+        check_ids_in_vocabulary(name, ids, vocabulary_size)
     if ids.max() >= 2**31:
         raise ValueError(f"{name} has ids too large for int32: {ids.max()}.")
     if padding_mask is not None:

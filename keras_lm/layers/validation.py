@@ -31,3 +31,22 @@ def check_sequence_length(name, length, max_sequence_length):
             f"{max_sequence_length}. Truncate the inputs (the data pipelines take "
             "`max_length`) or build the model with a larger max_sequence_length."
         )
+
+
+def check_ids_in_vocabulary(name, ids, vocabulary_size):
+    """Raise unless every id of the NumPy array `ids` is in [0, vocabulary_size).
+
+    XLA (and GPU gathers) clamp an out-of-range id to a real embedding row
+    instead of failing, so this is checked wherever ids reach the host.
+    """
+    if not ids.size:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= vocabulary_size:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name} holds id {bad}, outside the model's vocabulary of size "
+            f"{vocabulary_size}: ids must be in [0, {vocabulary_size}). Tokenize "
+            "with the tokenizer the model was built for (vocabulary_size="
+            "tokenizer.vocabulary_size())."
+        )

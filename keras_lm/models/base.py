@@ -1,5 +1,7 @@
 """What both models share: their config, input checks, special ids, `generate`."""
 
+import inspect
+
 import keras
 
 from keras_lm.models import common
@@ -10,17 +12,20 @@ class TransformerModel(keras.Model):
     """Base of `TransformerLM` and `TransformerSeq2Seq`.
 
     A subclass builds its functional graph, calls `super().__init__(inputs=...,
-    outputs=...)`, then `_remember_config(config)` with the keyword arguments
-    it was constructed from (special ids included); these become attributes
-    and, with the base fields, `get_config()`.
+    outputs=...)`, then `_remember_config(locals())`: the arguments of its
+    `__init__` become attributes and, with the base fields and `special_ids`,
+    `get_config()`.
     """
 
     INPUT_NAMES = ()
 
-    def _remember_config(self, config):
-        self._config_names = tuple(config)
-        for name, value in config.items():
-            setattr(self, name, value)
+    def _remember_config(self, arguments):
+        parameters = inspect.signature(type(self).__init__).parameters
+        skip = {"self", "kwargs", "special_ids"}
+        self._config_names = tuple(name for name in parameters if name not in skip)
+        self._special_ids = arguments["special_ids"]
+        for name in self._config_names:
+            setattr(self, name, arguments[name])
 
     @property
     def special_ids(self):

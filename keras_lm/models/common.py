@@ -11,6 +11,7 @@ from keras_lm.layers.position_encoding import PositionEncoding
 from keras_lm.layers.token_embedding import TokenEmbedding
 from keras_lm.layers.validation import (
     check_choice,
+    check_ids_in_vocabulary,
     check_positive_int,
     check_rate,
     check_sequence_length,
@@ -125,17 +126,8 @@ def _check_ids_in_vocabulary(name, value, vocabulary_size):
         with tf.control_dependencies([assertion]):
             return tf.identity(value)
     ids = _concrete_values(value)
-    if ids is None or not ids.size:
-        return None
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= vocabulary_size:
-        bad = low if low < 0 else high
-        raise ValueError(
-            f"{name} holds id {bad}, outside the model's vocabulary of size "
-            f"{vocabulary_size}: ids must be in [0, {vocabulary_size}). Build "
-            "the model with vocabulary_size=tokenizer.vocabulary_size() and "
-            "feed ids from that tokenizer."
-        )
+    if ids is not None:
+        check_ids_in_vocabulary(name, ids, vocabulary_size)
     return None
 
 

@@ -132,25 +132,7 @@ class TransformerLM(TransformerModel):
         self.blocks = blocks
         self.final_norm = final_norm
 
-        self._special_ids = special_ids
-        self._remember_config(
-            dict(
-                vocabulary_size=vocabulary_size,
-                num_layers=num_layers,
-                num_heads=num_heads,
-                hidden_dim=hidden_dim,
-                intermediate_dim=intermediate_dim,
-                max_sequence_length=max_sequence_length,
-                dropout=dropout,
-                num_kv_heads=num_kv_heads,
-                activation=activation,
-                normalize_first=normalize_first,
-                position_encoding=position_encoding,
-                tie_embeddings=tie_embeddings,
-                normalization=normalization,
-                layer_norm_epsilon=layer_norm_epsilon,
-            )
-        )
+        self._remember_config(locals())
 
     # Incremental decoding API, used by keras_lm.generation.
 

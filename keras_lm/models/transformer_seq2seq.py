@@ -178,26 +178,7 @@ class TransformerSeq2Seq(TransformerModel):
         self.encoder_norm = encoder_norm
         self.decoder_norm = decoder_norm
 
-        self._special_ids = special_ids
-        self._remember_config(
-            dict(
-                vocabulary_size=vocabulary_size,
-                num_encoder_layers=num_encoder_layers,
-                num_decoder_layers=num_decoder_layers,
-                num_heads=num_heads,
-                hidden_dim=hidden_dim,
-                intermediate_dim=intermediate_dim,
-                max_sequence_length=max_sequence_length,
-                dropout=dropout,
-                num_kv_heads=num_kv_heads,
-                activation=activation,
-                normalize_first=normalize_first,
-                position_encoding=position_encoding,
-                tie_embeddings=tie_embeddings,
-                normalization=normalization,
-                layer_norm_epsilon=layer_norm_epsilon,
-            )
-        )
+        self._remember_config(locals())
 
     # Incremental decoding API, used by keras_lm.generation.
 

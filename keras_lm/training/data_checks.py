@@ -9,6 +9,8 @@ model's.
 
 import numpy as np
 
+from keras_lm.layers.validation import check_ids_in_vocabulary
+
 # Input keys whose ids line up position by position with the labels.
 _LABEL_ALIGNED_KEYS = ("decoder_token_ids", "token_ids")
 
@@ -57,7 +59,7 @@ def check_first_batch(name, dataset, model):
         for key, ids in [*arrays.items(), ("labels", looked_up)]:
             ids = np.asarray(ids)
             if np.issubdtype(ids.dtype, np.integer) and ids.size:
-                _check_range(name, key, ids, vocabulary_size)
+                check_ids_in_vocabulary(f"{name}: {key}", ids, vocabulary_size)
     aligned = next((arrays[k] for k in _LABEL_ALIGNED_KEYS if k in arrays), None)
     if aligned is not None and tuple(np.shape(aligned)) != labels.shape:
         raise ValueError(
@@ -65,17 +67,6 @@ def check_first_batch(name, dataset, model):
             f"one label per input position, shape {tuple(np.shape(aligned))}. "
             "Shift the targets instead of slicing one side only: inputs = "
             "ids[:, :-1], labels = ids[:, 1:]."
-        )
-
-
-def _check_range(name, key, ids, vocabulary_size):
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= vocabulary_size:
-        bad = low if low < 0 else high
-        raise ValueError(
-            f"{name}: {key} holds id {bad}, outside the model's vocabulary "
-            f"[0, {vocabulary_size}). The tokenizer and the model disagree: "
-            "build the model with vocabulary_size=tokenizer.vocabulary_size()."
         )
 
 

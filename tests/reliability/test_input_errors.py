@@ -42,7 +42,7 @@ def batches(inputs, *rest):
         ),
         (
             batches({"token_ids": IDS + V}, IDS),
-            r"token_ids holds id \d+, outside the model's vocabulary \[0, 40\)"
+            r"token_ids holds id \d+, outside the model's vocabulary of size 40"
             r".*vocabulary_size=tokenizer\.vocabulary_size\(\)",
         ),
         (

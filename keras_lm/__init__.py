@@ -2,7 +2,8 @@
 
 `layers`, `models`, `losses`, `metrics`, `schedules` and `generation` compute
 with `keras.ops` and run on any Keras backend. `tokenizers`, `data`,
-`distribute` and `export` need TensorFlow and are imported on first use.
+`distribute` and `export` need TensorFlow (`convert` needs only numpy and
+safetensors) and are imported on first use.
 """
 
 import importlib
@@ -29,6 +30,7 @@ _LAZY = {
     "generation",
     "distribute",
     "export",
+    "convert",
     "evaluation",
     "visualize",
 }

@@ -205,6 +205,19 @@ def task_name(strategy):
     return f"{resolver.task_type}_{resolver.task_id}"
 
 
+def output_dir_for(output_dir, strategy):
+    """Where this process writes: `output_dir` for the chief (and outside
+    multi-worker training), `output_dir/workers/<task>` for other workers.
+
+    Under multi-worker training every worker runs the same program; giving
+    the others their own directory keeps them from overwriting the chief's
+    files (checkpoints, exports, results).
+    """
+    if is_chief(strategy):
+        return output_dir
+    return os.path.join(output_dir, "workers", task_name(strategy))
+
+
 def sum_over_replicas(value):
     """Sums `value` over all replicas (all workers) inside a replica context.
 

@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 from types import SimpleNamespace
 from unittest import mock
 
@@ -197,6 +198,13 @@ def test_chief_and_task_names():
     assert distribute.task_name(_multi_worker("worker", 1, workers)) == "worker_1"
     assert distribute.is_chief(_multi_worker("chief", 0, with_chief))
     assert not distribute.is_chief(_multi_worker("worker", 0, with_chief))
+    assert (
+        distribute.output_dir_for("run", _multi_worker("chief", 0, with_chief)) == "run"
+    )
+    second = _multi_worker("worker", 1, workers)
+    assert distribute.output_dir_for("run", second) == os.path.join(
+        "run", "workers", "worker_1"
+    )
 
 
 def test_sum_over_replicas_is_identity_with_one_replica():

@@ -42,7 +42,11 @@ class Config:
     )
     output_dir: str = _option("runs/translate_en_fr", "where everything is written")
     vocab_size: int = _option(8000, "shared English+French SentencePiece pieces")
-    max_length: int = _option(48, "longest source or target, in pieces")
+    max_length: int = _option(
+        48,
+        "longest source or target, in pieces; also where sources are cut "
+        "for evaluation and in the export",
+    )
     batch_size: int = _option(64, "sentence pairs per batch")
     minutes: float = _option(8.0, "training budget in wall-clock minutes")
     steps: int = _option(0, "> 0: train exactly this many steps (ignores --minutes)")
@@ -81,7 +85,9 @@ def build_model(config, vocabulary_size):
         vocabulary_size=vocabulary_size,
         **dict(
             keras_lm.models.get_preset(config.preset),
-            max_sequence_length=128,
+            # Room for outputs longer than the longest training target
+            # (translate_texts allows 1.5x the source plus 10).
+            max_sequence_length=max(128, 2 * config.max_length + 10),
             dropout=config.dropout,
         ),
     )
@@ -89,7 +95,13 @@ def build_model(config, vocabulary_size):
 
 def run(config):
     start = time.time()
-    os.makedirs(config.output_dir, exist_ok=True)
+    # First: a multi-worker strategy must exist before TensorFlow runs an op.
+    strategy = keras_lm.distribute.get_strategy(config.strategy)
+    # Every worker runs this program; only the chief writes config.output_dir,
+    # the others write under output_dir/workers/<task>/.
+    chief = keras_lm.distribute.is_chief(strategy)
+    output_dir = keras_lm.distribute.output_dir_for(config.output_dir, strategy)
+    os.makedirs(output_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras_lm.training.set_mixed_precision(True)
@@ -105,7 +117,7 @@ def run(config):
 
     # One vocabulary for both languages, so the embedding can be shared and
     # tied to the output layer.
-    spm_prefix = os.path.join(config.output_dir, "spm_en_fr")
+    spm_prefix = os.path.join(output_dir, "spm_en_fr")
     keras_lm.tokenizers.train_sentencepiece(
         [text for pair in train_pairs for text in pair],
         vocab_size=config.vocab_size,
@@ -134,7 +146,9 @@ def run(config):
     total_steps = config.steps or config.steps_per_epoch * 1000
     steps_per_epoch = min(config.steps_per_epoch, total_steps)
     epochs = max(1, total_steps // steps_per_epoch)
-    callbacks = keras_lm.training.default_callbacks(config.output_dir)
+    callbacks = keras_lm.training.default_callbacks(
+        config.output_dir, strategy=strategy
+    )
     if not config.steps:
         callbacks.append(keras_lm.training.TimeLimit(minutes=config.minutes))
     history = keras_lm.training.train(
@@ -144,7 +158,7 @@ def run(config):
         validation_steps=validation_steps,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        strategy=keras_lm.distribute.get_strategy(config.strategy),
+        strategy=strategy,
         callbacks=callbacks,
         compile_options=dict(
             learning_rate=keras_lm.schedules.InverseSqrtWarmup.with_peak(
@@ -157,20 +171,26 @@ def run(config):
         verbose=2,
     )
     model = history.model
-    model.save(os.path.join(config.output_dir, "model.keras"))
+    if not chief:
+        # The chief evaluates, exports and reports; the weights are the same.
+        return {"chief": False, "output_dir": output_dir}
+    model.save(os.path.join(output_dir, "model.keras"))
 
+    # Evaluation and the export cut sources where training did, so the
+    # SavedModel translates exactly what was scored.
     evaluation = test_pairs[: config.eval_sentences]
     hypotheses = keras_lm.generation.translate_texts(
         model,
         tokenizer,
         [source for source, _ in evaluation],
         num_beams=config.num_beams,
+        max_source_length=config.max_length,
     )
     scores = keras_lm.evaluation.score_translations(
         hypotheses, [target for _, target in evaluation]
     )
 
-    export_dir = os.path.join(config.output_dir, "saved_model")
+    export_dir = os.path.join(output_dir, "saved_model")
     keras_lm.export.export_translator(
         model,
         tokenizer,
@@ -180,7 +200,7 @@ def run(config):
     )
 
     loss_plot = keras_lm.visualize.plot_loss_curves(
-        history, os.path.join(config.output_dir, "loss.png"), title="en->fr"
+        history, os.path.join(output_dir, "loss.png"), title="en->fr"
     )
     attention_plot = plot_one_attention(model, tokenizer, evaluation[0][0], config)
 
@@ -189,6 +209,7 @@ def run(config):
         for (source, target), hypothesis in list(zip(evaluation, hypotheses))[:8]
     ]
     results = {
+        "chief": True,
         "bleu": scores["bleu"],
         "chrf": scores["chrf"],
         "test_sentences": scores["sentences"],
@@ -198,8 +219,11 @@ def run(config):
         "saved_model": export_dir,
         "plots": [loss_plot, attention_plot],
         "samples": samples,
+        "max_source_length": config.max_length,
     }
-    with open(os.path.join(config.output_dir, "results.json"), "w") as f:
+    with open(os.path.join(output_dir, "translations.txt"), "w") as f:
+        f.writelines(hypothesis + "\n" for hypothesis in hypotheses)
+    with open(os.path.join(output_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, ensure_ascii=False)
     return results
 
@@ -207,9 +231,15 @@ def run(config):
 def plot_one_attention(model, tokenizer, sentence, config):
     """Heat map of the last decoder block's cross-attention for one sentence."""
     (translation_ids,) = keras_lm.generation.translate_ids(
-        model, tokenizer, [sentence], num_beams=config.num_beams
+        model,
+        tokenizer,
+        [sentence],
+        num_beams=config.num_beams,
+        max_source_length=config.max_length,
     )
-    source_ids = list(tokenizer.tokenize(sentence).numpy()) + [tokenizer.eos_id]
+    (source_ids,) = keras_lm.generation.encode_sources(
+        tokenizer, [sentence], config.max_length
+    )
     target_ids = [tokenizer.bos_id] + list(translation_ids)
     scores = model.cross_attention_scores(
         keras.ops.convert_to_tensor([source_ids], "int32"),
@@ -219,12 +249,12 @@ def plot_one_attention(model, tokenizer, sentence, config):
         keras.ops.convert_to_numpy(scores)[0],
         [tokenizer.id_to_token(int(i)) for i in source_ids],
         [tokenizer.id_to_token(int(i)) for i in target_ids],
-        os.path.join(config.output_dir, "attention.png"),
+        os.path.join(config.output_dir, "attention.png"),  # the chief's
         title=sentence[:60],
     )
 
 
-def main(argv=None):
+def make_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
@@ -242,7 +272,14 @@ def main(argv=None):
                 default=field.default,
                 help=field.metadata["help"] + " (default: %(default)s)",
             )
-    results = run(Config(**vars(parser.parse_args(argv))))
+    return parser
+
+
+def main(argv=None):
+    results = run(Config(**vars(make_parser().parse_args(argv))))
+    if not results["chief"]:
+        print(f"Worker done; its files are in {results['output_dir']}.")
+        return
     print("\nSample translations:")
     for sample in results["samples"]:
         print(

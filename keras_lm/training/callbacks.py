@@ -179,8 +179,7 @@ def default_callbacks(
     if strategy is not None:
         from keras_lm import distribute
 
-        if not distribute.is_chief(strategy):
-            root = os.path.join(output_dir, "workers", distribute.task_name(strategy))
+        root = distribute.output_dir_for(output_dir, strategy)
     callbacks = [
         StopOnNaN(raise_error=raise_on_nan),
         ResumableBackup(

@@ -92,11 +92,15 @@ def hf_logits(torch_model, ids, attention_mask=None):
 def hf_generate(torch_model, ids, **options):
     import torch
 
+    eos = options.pop("eos_token_id", torch_model.config.eos_token_id)
     with torch.no_grad():
         out = torch_model.generate(
             torch.tensor(np.asarray(ids), dtype=torch.long),
             attention_mask=torch.ones(np.asarray(ids).shape, dtype=torch.long),
-            pad_token_id=torch_model.config.eos_token_id,
+            # Rows that end early are filled with EOS, as keras_lm fills them
+            # for a vocabulary without padding.
+            pad_token_id=eos,
+            eos_token_id=eos,
             **options,
         )
     return out.numpy()

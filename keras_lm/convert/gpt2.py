@@ -8,8 +8,12 @@ output axis. Names may carry a `transformer.` prefix (GPT2LMHeadModel) or
 not (GPT2Model).
 """
 
+import os
 
+import keras
+import numpy as np
 
+from keras_lm.convert.checkpoint import save_tensors, write_json
 from keras_lm.generation.defaults import from_huggingface_generation_config
 from keras_lm.special_ids import SpecialIds
 
@@ -188,3 +192,136 @@ def _set_weights(model, checkpoint, options):
 def _set_norm(norm, read, name, d):
     norm.gamma.assign(read(name + ".weight", (d,)))
     norm.beta.assign(read(name + ".bias", (d,)))
+
+
+# Options of a TransformerLM and the values GPT-2's layout has.
+_GPT2_LAYOUT = {
+    "position_encoding": ("learned",),
+    "normalize_first": (True,),
+    "normalization": ("layer_norm",),
+    "scale_embeddings": (False,),
+    "activation": ("gelu_approximate", "gelu"),
+}
+
+
+def check_fits(model):
+    """Raise `ValueError` naming the first option GPT-2 cannot express."""
+    for name, allowed in _GPT2_LAYOUT.items():
+        value = getattr(model, name)
+        if value not in allowed:
+            raise ValueError(
+                f"This TransformerLM has {name}={value!r}; a GPT-2 checkpoint needs "
+                f"{name} in {list(allowed)} ('gelu' is keras_lm's tanh GELU, as "
+                "GPT-2's). Train with those options to export to Hugging Face."
+            )
+    if model.num_kv_heads not in (None, model.num_heads):
+        raise ValueError(
+            f"This TransformerLM has num_kv_heads={model.num_kv_heads}; GPT-2 has "
+            "no grouped-query attention (num_kv_heads must be None)."
+        )
+
+
+def save(model, tokenizer, path):
+    """Writes `model` (a GPT-2-shaped `TransformerLM`) and its
+    `BytePairTokenizer` as a Hugging Face GPT-2 directory at `path`."""
+    from keras_lm.generation.defaults import to_huggingface_generation_config
+    from keras_lm.tokenizers.byte_pair import BytePairTokenizer
+
+    check_fits(model)
+    if not isinstance(tokenizer, BytePairTokenizer):
+        raise ValueError(
+            "A GPT-2 checkpoint needs a keras_lm BytePairTokenizer (vocab.json + "
+            f"merges.txt). Received: {type(tokenizer).__name__}"
+        )
+    if tokenizer.vocabulary_size() != model.vocabulary_size:
+        raise ValueError(
+            f"The tokenizer has {tokenizer.vocabulary_size()} tokens but the model's "
+            f"vocabulary_size is {model.vocabulary_size}; they must match."
+        )
+    if tokenizer.special_ids != model.special_ids:
+        raise ValueError(
+            f"The tokenizer and the model disagree on special ids: tokenizer "
+            f"{tokenizer.special_ids}, model {model.special_ids}."
+        )
+    special = model.special_ids
+    d = model.hidden_dim
+    config = {
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": model.vocabulary_size,
+        "n_positions": model.max_sequence_length,
+        "n_embd": d,
+        "n_layer": model.num_layers,
+        "n_head": model.num_heads,
+        "n_inner": model.intermediate_dim,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": model.layer_norm_epsilon,
+        "resid_pdrop": model.dropout,
+        "embd_pdrop": model.dropout,
+        "attn_pdrop": model.dropout,
+        "tie_word_embeddings": bool(model.tie_embeddings),
+        "bos_token_id": special.bos_id,
+        "eos_token_id": special.eos_id,
+        "pad_token_id": special.pad_id,
+    }
+    write_json(config, path, "config.json")
+    save_tensors(_tensors(model), path)
+    generation = to_huggingface_generation_config(
+        model.generation_config, model.max_sequence_length
+    )
+    generation.update({"bos_token_id": special.bos_id, "eos_token_id": special.eos_id})
+    if special.pad_id is not None:
+        generation["pad_token_id"] = special.pad_id
+    write_json(generation, path, "generation_config.json")
+    tokenizer.save_files(path)
+    write_json(
+        {
+            "tokenizer_class": "GPT2Tokenizer",
+            "model_max_length": model.max_sequence_length,
+            "add_prefix_space": False,
+        },
+        path,
+        "tokenizer_config.json",
+    )
+    return os.fspath(path)
+
+
+def _tensors(model):
+    def value(variable):
+        return np.asarray(keras.ops.convert_to_numpy(variable))
+
+    d = model.hidden_dim
+    tensors = {
+        "transformer.wte.weight": value(model.token_embedding.embeddings),
+        "transformer.wpe.weight": value(model.position_layer.position_embeddings),
+    }
+    if not model.tie_embeddings:
+        tensors["lm_head.weight"] = value(model.token_embedding.reverse_embeddings).T
+    for i, block in enumerate(model.blocks):
+        name = f"transformer.h.{i}."
+        attention = block.self_attention
+        dense_layers = (
+            attention.query_dense,
+            attention.key_dense,
+            attention.value_dense,
+        )
+        tensors[name + "attn.c_attn.weight"] = np.concatenate(
+            [value(dense.kernel).reshape(d, d) for dense in dense_layers], axis=1
+        )
+        tensors[name + "attn.c_attn.bias"] = np.concatenate(
+            [value(dense.bias).reshape(d) for dense in dense_layers]
+        )
+        tensors[name + "attn.c_proj.weight"] = value(
+            attention.output_dense.kernel
+        ).reshape(d, d)
+        tensors[name + "attn.c_proj.bias"] = value(attention.output_dense.bias)
+        for norm, hf in ((block.self_attention_norm, "ln_1"), (block.ffn_norm, "ln_2")):
+            tensors[name + hf + ".weight"] = value(norm.gamma)
+            tensors[name + hf + ".bias"] = value(norm.beta)
+        tensors[name + "mlp.c_fc.weight"] = value(block.ffn_intermediate.kernel)
+        tensors[name + "mlp.c_fc.bias"] = value(block.ffn_intermediate.bias)
+        tensors[name + "mlp.c_proj.weight"] = value(block.ffn_output.kernel)
+        tensors[name + "mlp.c_proj.bias"] = value(block.ffn_output.bias)
+    tensors["transformer.ln_f.weight"] = value(model.final_norm.gamma)
+    tensors["transformer.ln_f.bias"] = value(model.final_norm.beta)
+    return {k: v.astype("float32") for k, v in tensors.items()}

@@ -119,3 +119,38 @@ def from_huggingface_generation_config(hf_config, vocabulary_size=None):
     if forced is not None:
         config["forced_eos_id"] = int(forced)
     return config
+
+
+def to_huggingface_generation_config(config, max_sequence_length=None):
+    """The `generation_config.json` fields for keras_lm `generate()` defaults.
+
+    The reverse of `from_huggingface_generation_config`. keras_lm's GNMT beam
+    scoring has no transformers equivalent: a model whose beam search uses it
+    is written with transformers' scoring and the same alpha.
+    """
+    config = dict(config or {})
+    hf = {}
+    method = config.get("method", "greedy")
+    if method == "beam":
+        hf["num_beams"] = int(config.get("num_beams", 4))
+        hf["length_penalty"] = float(config.get("length_penalty", 0.6))
+        hf["early_stopping"] = bool(config.get("early_stopping", False))
+    elif method == "sample":
+        hf["do_sample"] = True
+        hf["top_k"] = config.get("top_k") or 0
+        if config.get("top_p") is not None:
+            hf["top_p"] = float(config["top_p"])
+        hf["temperature"] = float(config.get("temperature", 1.0))
+    if config.get("max_new_tokens") is not None:
+        hf["max_new_tokens"] = int(config["max_new_tokens"])
+    elif config.get("max_length") is not None:
+        hf["max_length"] = int(config["max_length"])
+    elif max_sequence_length is not None:
+        hf["max_length"] = int(max_sequence_length)
+    if (config.get("num_return_sequences") or 1) > 1:
+        hf["num_return_sequences"] = int(config["num_return_sequences"])
+    if config.get("suppress_ids"):
+        hf["bad_words_ids"] = [[int(i)] for i in config["suppress_ids"]]
+    if config.get("forced_eos_id") is not None:
+        hf["forced_eos_token_id"] = int(config["forced_eos_id"])
+    return hf

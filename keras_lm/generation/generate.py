@@ -238,6 +238,11 @@ def generate(
         max_new_tokens = lengths.from_max_length(
             options["max_length"], 1 if is_seq2seq else width
         )
+    if max_new_tokens is not None and options["length_from_model"]:
+        # A checkpoint's max_length (512 for OPUS-MT) may exceed what this
+        # model or these prompts leave; its own limit then applies.
+        room = model.max_sequence_length - (1 if is_seq2seq else width)
+        max_new_tokens = max(1, min(max_new_tokens, room))
     if is_seq2seq:
         if padding_mask is not None:
             raise ValueError(
@@ -343,6 +348,16 @@ def resolve_options(model, given):
         if value is MODEL_DEFAULT:
             value = config.get(name, DEFAULTS[name])
         options[name] = value
+    # The config's options of another method do not apply to the one asked for.
+    unused = {"sample": ("num_beams",), "greedy": ("num_return_sequences",)}.get(
+        options["method"], ()
+    )
+    if options["method"] != "sample":
+        unused += ("top_k", "top_p", "temperature")
+    for name in unused:
+        if given[name] is MODEL_DEFAULT:
+            options[name] = DEFAULTS[name]
     if options["max_new_tokens"] is not None and given["max_length"] is MODEL_DEFAULT:
         options["max_length"] = None
+    options["length_from_model"] = bool({"max_new_tokens", "max_length"} & set(config))
     return options

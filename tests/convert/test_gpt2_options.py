@@ -77,9 +77,13 @@ def test_default_configuration_is_unchanged():
     assert config["generation_config"] is None
 
 
-def test_generation_config_round_trips_and_rejects_unknown_keys():
-    model = tiny_lm(generation_config={"method": "beam", "num_beams": 2})
+def test_generation_config_round_trips_and_rejects_unknown_keys(tmp_path):
+    config = {"method": "beam", "num_beams": 2, "suppress_ids": [3]}
+    model = tiny_lm(generation_config=config)
     again = TransformerLM.from_config(model.get_config())
-    assert again.generation_config == {"method": "beam", "num_beams": 2}
+    assert again.generation_config == config
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.generation_config == config
     with pytest.raises(ValueError, match="num_beam"):
         tiny_lm(generation_config={"num_beam": 2})

@@ -156,6 +156,20 @@ def test_model_generation_config_sets_defaults_that_arguments_override():
         model.generate(prompts, method="greedy"),
         plain.generate(prompts, max_new_tokens=3),
     )
+    # Sampling options of the config do not apply to another method.
+    for name, value in dict(method="sample", top_k=5, num_return_sequences=2).items():
+        model.generation_config[name] = value
+    assert model.generate(prompts, method="greedy").shape == (1, 6)
+    assert model.generate(prompts, seed=1).shape == (2, 6)
+    model.generation_config["method"] = "beam"
+    model.generation_config["num_return_sequences"] = 1
+    # A checkpoint's max_length beyond the model's room is cut to the room;
+    # the same length asked for explicitly is an error.
+    model.generation_config["max_length"] = 512
+    del model.generation_config["max_new_tokens"]
+    assert model.generate(prompts).shape == (1, 12)
+    with pytest.raises(ValueError, match="max_sequence_length"):
+        model.generate(prompts, max_length=512)
 
 
 def test_huggingface_generation_config_translation():

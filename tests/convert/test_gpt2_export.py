@@ -36,7 +36,7 @@ print(json.dumps({"text": [t.decode("utf-8") for t in out["text"].numpy()],
 )
 
 
-def test_exported_generator_returns_in_process_greedy_output(tmp_path):
+def test_exported_generator_returns_in_process_greedy_output(tmp_path, capsys):
     save_tiny_gpt2(tmp_path / "gpt2", seed=6)
     model, tokenizer = keras_lm.convert.from_huggingface(tmp_path / "gpt2")
     path = export_generator(
@@ -62,3 +62,9 @@ def test_exported_generator_returns_in_process_greedy_output(tmp_path):
     texts = [tokenizer.detokenize(c).numpy().decode() for c in continuations]
     assert result["text"] == texts
     assert any(texts)
+
+    # `keras-lm generate` serves the export.
+    from keras_lm import cli
+
+    cli.main(["generate", "--model", path, "--greedy", *prompts[:2]])
+    assert capsys.readouterr().out.split("\n")[:2] == texts[:2]

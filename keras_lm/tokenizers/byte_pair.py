@@ -11,6 +11,7 @@ in every word, the lowest-ranked pair, the leftmost one on ties, as the
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -64,8 +65,7 @@ class BytePairTokenizer(keras.layers.Layer):
     Gives the ids and the decoded text of transformers' `GPT2Tokenizer` for the
     same `vocab.json` and `merges.txt`, as TensorFlow ops, so it runs in
     `tf.data` and inside an exported SavedModel (its lookup tables are tracked
-    by the layer). Special token strings in the input (e.g. a literal
-    "<|endoftext|>") are encoded as plain text.
+    by the layer).
 
     Args:
         vocabulary: dict token -> id, or the path of a `vocab.json`.
@@ -74,6 +74,9 @@ class BytePairTokenizer(keras.layers.Layer):
         special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict).
             Defaults to GPT-2's: no padding, and "<|endoftext|>" as unknown,
             BOS and EOS.
+        special_tokens: token strings that map to their id wherever they
+            appear in a text. Defaults to the special ids' tokens written like
+            "<...>" (GPT-2's "<|endoftext|>").
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -88,7 +91,9 @@ class BytePairTokenizer(keras.layers.Layer):
     >>> tokenizer.detokenize(tokenizer(["Hello world"]))  # [b"Hello world"]
     """
 
-    def __init__(self, vocabulary, merges, special_ids=None, **kwargs):
+    def __init__(
+        self, vocabulary, merges, special_ids=None, special_tokens=None, **kwargs
+    ):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         self._vocabulary = _read_vocabulary(vocabulary)
@@ -107,6 +112,19 @@ class BytePairTokenizer(keras.layers.Layer):
             end = self._vocabulary.get(END_OF_TEXT)
             special_ids = SpecialIds(pad_id=None, unk_id=end, bos_id=end, eos_id=end)
         self.special_ids = SpecialIds.from_value(special_ids).check(len(self._tokens))
+        if special_tokens is None:
+            special_tokens = sorted(
+                {
+                    self._tokens[i]
+                    for i in (self.special_ids.get_config().values())
+                    if i is not None and _looks_special(self._tokens[i])
+                }
+            )
+        unknown = [t for t in special_tokens if t not in self._vocabulary]
+        if unknown:
+            raise ValueError(f"special_tokens {unknown} are not in the vocabulary.")
+        # Longest first, so that a token containing another one wins.
+        self._special_tokens = sorted(special_tokens, key=len, reverse=True)
         self._byte_table = bytes_to_unicode()
         self._build_tables()
         self._convert_input_args = False
@@ -166,10 +184,36 @@ class BytePairTokenizer(keras.layers.Layer):
         return self.tokenize(inputs)
 
     def tokenize(self, inputs):
-        """Strings to int32 ids: `[]` -> `[T]`, `[B]` -> ragged `[B, None]`."""
+        """Strings to int32 ids: `[]` -> `[T]`, `[B]` -> ragged `[B, None]`.
+
+        A special token written in the text (e.g. "<|endoftext|>") becomes
+        its id; the text around it is encoded on its own, as transformers
+        does.
+        """
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         single = inputs.shape.rank == 0
         texts = inputs[tf.newaxis] if single else inputs
+        if not self._special_tokens:
+            ids = self._encode(texts)
+            return ids[0] if single else ids
+        pattern = "|".join(re.escape(token) for token in self._special_tokens)
+        pieces = tf_text.regex_split(texts, pattern, pattern)  # [B, pieces]
+        flat = pieces.flat_values
+        special = tf.fill(tf.shape(flat), -1)
+        for token in self._special_tokens:
+            special = tf.where(tf.equal(flat, token), self._vocabulary[token], special)
+        is_special = special >= 0
+        plain = self._encode(tf.where(is_special, "", flat))  # [pieces, None]
+        ids = tf.concat(
+            [plain, tf.ragged.boolean_mask(special[:, None], is_special[:, None])],
+            axis=1,
+        )
+        ids = tf.RaggedTensor.from_row_splits(ids, pieces.row_splits)
+        ids = ids.merge_dims(1, 2)  # [B, T]
+        return ids[0] if single else ids
+
+    def _encode(self, texts):
+        """[B] plain texts -> ragged [B, None] ids."""
         words = _group_spaces(
             tf_text.regex_split(texts, _WORD_PATTERN, _WORD_PATTERN)
         )  # [B, W]
@@ -178,8 +222,7 @@ class BytePairTokenizer(keras.layers.Layer):
         ids = tf.ragged.boolean_mask(ids, tf.not_equal(symbols, ""))  # [W, None]
         ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits)
         ids = ids.merge_dims(1, 2)  # [B, T]
-        ids = tf.ragged.boolean_mask(ids, ids >= 0)
-        return ids[0] if single else ids
+        return tf.ragged.boolean_mask(ids, ids >= 0)
 
     def _to_symbols(self, words):
         """[W] words -> [W, C] byte symbols, "" after each word's end."""
@@ -283,6 +326,7 @@ class BytePairTokenizer(keras.layers.Layer):
                 "vocabulary": dict(self._vocabulary),
                 "merges": list(self._merges),
                 "special_ids": self.special_ids.get_config(),
+                "special_tokens": list(self._special_tokens),
             }
         )
         return config
@@ -295,6 +339,10 @@ class BytePairTokenizer(keras.layers.Layer):
         with open(os.path.join(path, "merges.txt"), "w", encoding="utf-8") as f:
             f.write("#version: 0.2\n")
             f.writelines(rule + "\n" for rule in self._merges)
+
+
+def _looks_special(token):
+    return len(token) > 2 and token.startswith("<") and token.endswith(">")
 
 
 def _group_spaces(words):

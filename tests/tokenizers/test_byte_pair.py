@@ -61,6 +61,30 @@ def test_round_trip_and_special_ids(synthetic_files):
     assert tokenizer.detokenize(np.array(row)).numpy() == b"the cat"
 
 
+def test_special_token_in_text_is_its_id_as_in_gpt2_tokenizer(synthetic_files):
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.GPT2Tokenizer(
+        vocab=str(synthetic_files / "vocab.json"),
+        merges=str(synthetic_files / "merges.txt"),
+    )
+    ours = BytePairTokenizer(
+        synthetic_files / "vocab.json", synthetic_files / "merges.txt"
+    )
+    end = ours.token_to_id("<|endoftext|>")
+    texts = [
+        "the cat<|endoftext|>le chat",
+        "open <|endoftext|> file ",
+        "<|endoftext|>",
+        "x<|endoftext|><|endoftext|>  y",
+        "<|endoftext",
+    ]
+    ids = ours(texts).to_list()
+    assert ids == [theirs(t)["input_ids"] for t in texts]
+    assert ids[2] == [end] and ids[3].count(end) == 2
+    assert end not in ids[4]
+    assert ours.get_config()["special_tokens"] == ["<|endoftext|>"]
+
+
 def test_runs_in_tf_data_and_survives_reseeding(synthetic_files):
     tokenizer = BytePairTokenizer(
         synthetic_files / "vocab.json", synthetic_files / "merges.txt"

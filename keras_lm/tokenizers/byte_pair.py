@@ -19,43 +19,11 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_lm.special_ids import SpecialIds
+from keras_lm.tokenizers.byte_level import bytes_to_unicode, split_words
 
 END_OF_TEXT = "<|endoftext|>"
 
-# What Python's `regex` (and transformers) count as `\s`, written for RE2,
-# whose own `\s` is ASCII only.
-_SPACE = (
-    r"\t\n\x{0b}\f\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}"
-    r"\x{202f}\x{205f}\x{3000}"
-)
-# GPT-2's pattern, `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
-# ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`, without the lookahead RE2 lacks: spaces
-# are matched one by one here, then grouped as GPT-2 groups them
-# (`_group_spaces`).
-_WORD_PATTERN = (
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+"
-    rf"| ?[^{_SPACE}\p{{L}}\p{{N}}]+|[{_SPACE}]"
-)
-_SPACES = rf"[{_SPACE}]+"
-_ATTACHED = rf" [^{_SPACE}].*"  # a word that took the space before it
 _NO_RANK = np.iinfo(np.int32).max
-
-
-def bytes_to_unicode():
-    """GPT-2's table: byte value -> one printable character."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    table, extra = {}, 0
-    for byte in range(256):
-        if byte in printable:
-            table[byte] = chr(byte)
-        else:
-            table[byte] = chr(256 + extra)
-            extra += 1
-    return table
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
@@ -214,9 +182,7 @@ class BytePairTokenizer(keras.layers.Layer):
 
     def _encode(self, texts):
         """[B] plain texts -> ragged [B, None] ids."""
-        words = _group_spaces(
-            tf_text.regex_split(texts, _WORD_PATTERN, _WORD_PATTERN)
-        )  # [B, W]
+        words = split_words(texts)  # [B, W]
         symbols = self._merge(self._to_symbols(words.flat_values))  # [W, C]
         ids = self._id_table.lookup(symbols)
         ids = tf.ragged.boolean_mask(ids, tf.not_equal(symbols, ""))  # [W, None]
@@ -343,38 +309,6 @@ class BytePairTokenizer(keras.layers.Layer):
 
 def _looks_special(token):
     return len(token) > 2 and token.startswith("<") and token.endswith(">")
-
-
-def _group_spaces(words):
-    """Group single-space words [B, W] as GPT-2's `\\s+(?!\\S)|\\s+` does.
-
-    A run of spaces before a word keeps its last space apart (that space
-    either starts the word, " word", or stands alone before it); a run at the
-    end of a text stays whole.
-    """
-    flat = words.flat_values
-    rows = words.value_rowids()
-    count = tf.shape(flat)[0]
-    is_space = tf.strings.regex_full_match(flat, _SPACES)
-    attached = tf.strings.regex_full_match(flat, _ATTACHED)
-
-    def shifted(values, by, fill):
-        pad = tf.fill([by], fill)
-        return tf.concat([values[by:], pad], axis=0)
-
-    same_row_1 = tf.equal(shifted(rows, 1, tf.constant(-1, rows.dtype)), rows)
-    same_row_2 = tf.equal(shifted(rows, 2, tf.constant(-1, rows.dtype)), rows)
-    next_space = shifted(is_space, 1, False) & same_row_1
-    # The next space is the last of its run and stands alone before a word
-    # that does not start with a space.
-    alone = same_row_2 & ~shifted(is_space, 2, False) & ~shifted(attached, 2, False)
-    joins_next = is_space & next_space & ~alone  # [W]: word i + 1 joins word i
-    starts = tf.concat([[True], ~joins_next[:-1]], axis=0)[:count]
-    group = tf.cumsum(tf.cast(starts, tf.int32)) - 1
-    num_groups = tf.reduce_sum(tf.cast(starts, tf.int32))
-    joined = tf.strings.unsorted_segment_join(flat, group, num_groups)
-    group_rows = tf.boolean_mask(rows, starts)
-    return tf.RaggedTensor.from_value_rowids(joined, group_rows, nrows=words.nrows())
 
 
 def _read_vocabulary(vocabulary):

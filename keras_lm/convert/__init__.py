@@ -17,6 +17,13 @@ _CONVERTERS = {
 }
 
 
+# keras_lm model class -> module whose `save(model, tokenizer, path)` writes
+# it as a Hugging Face checkpoint (where the architecture fits).
+_SAVERS = {
+    "TransformerLM": "keras_lm.convert.gpt2",
+}
+
+
 def supported_model_types():
     return tuple(sorted(_CONVERTERS))
 
@@ -41,4 +48,27 @@ def from_huggingface(path):
     return _converter(checkpoint.model_type).load(checkpoint)
 
 
-__all__ = ["HuggingFaceCheckpoint", "from_huggingface", "supported_model_types"]
+def to_huggingface(model, tokenizer, path):
+    """Writes `model` and `tokenizer` as a Hugging Face directory at `path`.
+
+    A `TransformerLM` with GPT-2's layout (learned positions, pre-norm, layer
+    norm, tanh GELU, no embedding scale) becomes a `gpt2` checkpoint:
+    `config.json`, `model.safetensors`, `generation_config.json`, `vocab.json`
+    and `merges.txt`. A model whose options do not fit raises a `ValueError`
+    naming the option. Returns `path`.
+    """
+    name = type(model).__name__
+    if name not in _SAVERS:
+        raise ValueError(
+            f"to_huggingface cannot write a {name}; it writes "
+            f"{', '.join(sorted(_SAVERS))}."
+        )
+    return importlib.import_module(_SAVERS[name]).save(model, tokenizer, path)
+
+
+__all__ = [
+    "HuggingFaceCheckpoint",
+    "from_huggingface",
+    "supported_model_types",
+    "to_huggingface",
+]

@@ -117,7 +117,8 @@ def export_generator(
 
     Args:
         model: a trained `keras_lm.models.TransformerLM`.
-        tokenizer: its `SentencePieceTokenizer`.
+        tokenizer: its `SentencePieceTokenizer`, or the `BytePairTokenizer`
+            of a converted GPT-2 (`keras_lm.convert.from_huggingface`).
         path: output directory.
         max_new_tokens: tokens generated at most per prompt.
         max_prompt_length: prompt tokens kept (the last ones); defaults to
@@ -212,10 +213,20 @@ def _save(module, tokenizer, path, overwrite, functions):
         shutil.rmtree(path)
     module.format_version = tf.Variable(FORMAT_VERSION, trainable=False)
     with tempfile.TemporaryDirectory() as scratch:
-        spm_path = os.path.join(scratch, "sentencepiece.model")
-        with open(spm_path, "wb") as f:
-            f.write(tokenizer.proto)
-        module.sentencepiece_model = tf.saved_model.Asset(spm_path)
+        if hasattr(tokenizer, "proto"):
+            spm_path = os.path.join(scratch, "sentencepiece.model")
+            with open(spm_path, "wb") as f:
+                f.write(tokenizer.proto)
+            module.sentencepiece_model = tf.saved_model.Asset(spm_path)
+        else:
+            # GPT-2's byte-level BPE: vocab.json and merges.txt.
+            tokenizer.save_files(scratch)
+            module.bpe_vocabulary = tf.saved_model.Asset(
+                os.path.join(scratch, "vocab.json")
+            )
+            module.bpe_merges = tf.saved_model.Asset(
+                os.path.join(scratch, "merges.txt")
+            )
         signatures_to_save = {
             name: function.get_concrete_function()
             for name, function in functions.items()

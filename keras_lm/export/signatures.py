@@ -27,7 +27,11 @@ PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 def _own_tokenizer(tokenizer):
     # Saving a SentencePiece resource invalidates the handle of the object it
     # was saved from; a copy keeps the caller's tokenizer usable afterwards.
-    return SentencePieceTokenizer(tokenizer.proto, name="tokenizer")
+    if isinstance(tokenizer, SentencePieceTokenizer):
+        return SentencePieceTokenizer(tokenizer.proto, name="tokenizer")
+    # Other tokenizers (GPT-2's BytePairTokenizer) rebuild from their config.
+    config = dict(tokenizer.get_config(), name="tokenizer")
+    return type(tokenizer).from_config(config)
 
 
 def _tf_variables(model):

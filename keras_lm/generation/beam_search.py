@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from keras_lm.generation import sampling
-from keras_lm.generation.decode_loop import read_column
+from keras_lm.generation.decode_loop import forces_eos, read_column
 
 NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
 
@@ -55,8 +55,8 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
             beam), filled below `min(prompt_lengths) - 1`.
         tokens: [B, L] int32, prompts right-padded, then `fill`.
         inputs: the `decode_inputs` dict: `prompt_lengths` [B] (at least 1),
-            `row_limits` [B], `length_penalty` (alpha >= 0), `pad_id` (never
-            generated) and `eos_id` (-1 for none).
+            `row_limits` [B], `length_penalty` (alpha >= 0), `masked_ids`
+            (never generated), `eos_id` and `forced_eos_id` (-1 for none).
         fill: int32 scalar written after a hypothesis' end.
         num_beams: W, a static int.
 
@@ -88,14 +88,20 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
     def one_step(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
         previous = ops.reshape(read_column_3d(alive_tokens, index - 1), (-1, 1))
         logits, cache = step_fn(previous, cache, index - 1)  # [B * W, V]
-        logits = sampling.mask_id(logits, inputs["pad_id"])
+        logits = sampling.mask_ids(logits, inputs["masked_ids"])
         log_probs = ops.log_softmax(logits, axis=-1)
         vocabulary = ops.shape(log_probs)[-1]
+        in_prompt = index < prompt_lengths  # [B]
+        # A forced EOS at the row's last position costs nothing and ends it.
+        log_probs = sampling.force_id(
+            log_probs,
+            inputs["forced_eos_id"],
+            ops.repeat(forces_eos(inputs, index, in_prompt), width, axis=0),
+        )
         log_probs = ops.reshape(log_probs, (rows, width, vocabulary))
 
         # Inside its prompt a row must take the prompt token; past its limit
         # it appends `fill` at no cost, which freezes its beams.
-        in_prompt = index < prompt_lengths  # [B]
         past_limit = index >= row_limits  # [B]
         forced = ops.where(in_prompt, read_column(tokens, index), fill)
         forced_log_probs = ops.where(

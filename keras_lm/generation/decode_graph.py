@@ -16,7 +16,7 @@ padding mask per beam, so every beam attends to its own row's source
 import keras
 from keras import ops
 
-from keras_lm.generation import beam_search, decode_loop, sampling
+from keras_lm.generation import beam_search, beam_search_hf, decode_loop, sampling
 
 NO_ID = -1  # an id tensor that matches no token (no EOS, no padding)
 
@@ -30,6 +30,8 @@ def decode_inputs(
     temperature=1.0,
     top_p=1.0,
     length_penalty=0.0,
+    suppress_ids=(),
+    forced_eos_id=None,
 ):
     """The decode function's one argument: a dict of tensors.
 
@@ -42,7 +44,10 @@ def decode_inputs(
         special_ids: the `SpecialIds` decoding follows (pad never generated,
             rows end at EOS, targets start with `start_id`).
         seed, temperature, top_p: sampling options.
-        length_penalty: GNMT alpha for beam search.
+        length_penalty: alpha for beam search.
+        suppress_ids: ids never generated (besides the pad id).
+        forced_eos_id: the id every row must end with at its length limit,
+            or None.
     """
 
     def id_or_none(value):
@@ -59,6 +64,13 @@ def decode_inputs(
         "temperature": ops.cast(temperature, "float32"),
         "top_p": ops.cast(top_p, "float32"),
         "length_penalty": ops.cast(length_penalty, "float32"),
+        # Never generated: the pad id and the suppressed ids; -1 is no id.
+        "masked_ids": ops.convert_to_tensor(
+            [NO_ID if special_ids.pad_id is None else special_ids.pad_id]
+            + [int(i) for i in suppress_ids],
+            "int32",
+        ),
+        "forced_eos_id": id_or_none(forced_eos_id),
     }
 
 
@@ -69,7 +81,17 @@ def fill_id(inputs):
     )
 
 
-def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq2seq):
+def build_decode_function(
+    model,
+    method,
+    beams,
+    top_k,
+    use_top_p,
+    length,
+    is_seq2seq,
+    length_penalty_mode="gnmt",
+    early_stopping=False,
+):
     """The Python function that `compiled.get_function` traces.
 
     Args:
@@ -80,6 +102,10 @@ def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq
         use_top_p: whether sampling truncates to a nucleus.
         length: L, the static length of the output buffer.
         is_seq2seq: the model has an encoder; targets start from the start id.
+        length_penalty_mode: beam scoring, "gnmt" (keras_lm's) or "hf"
+            (transformers').
+        early_stopping: for "hf" beam search, transformers' `early_stopping`
+            (True or False).
 
     Returns:
         `run(inputs)` taking the dict of `decode_inputs`, returning [B, L] ids,
@@ -92,6 +118,10 @@ def build_decode_function(model, method, beams, top_k, use_top_p, length, is_seq
             tokens, step_fn, cache = _start_seq2seq(model, inputs, fill, beams, length)
         else:
             tokens, step_fn, cache = _start_lm(model, inputs, fill, beams, length)
+        if method == "beam" and length_penalty_mode == "hf":
+            return beam_search_hf.beam_search(
+                step_fn, cache, tokens, inputs, fill, beams, early_stopping
+            )
         if method == "beam":
             return beam_search.beam_search(step_fn, cache, tokens, inputs, fill, beams)
         if method == "greedy":

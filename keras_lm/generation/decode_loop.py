@@ -28,6 +28,16 @@ def write_column(tokens, index, column):
     return ops.slice_update(tokens, [zero, index], column[:, None])
 
 
+def forces_eos(inputs, index, in_prompt):
+    """[B] whether the token at `index` must be the forced EOS: the row's last
+    position, past its prompt, when a forced EOS id is set."""
+    at_last = ops.equal(index + 1, inputs["row_limits"])
+    return ops.logical_and(
+        ops.logical_and(at_last, ops.logical_not(in_prompt)),
+        inputs["forced_eos_id"] >= 0,
+    )
+
+
 def decode(step_fn, cache, tokens, inputs, fill, select_fn):
     """Extend every row one token per step until EOS or its length limit.
 
@@ -39,7 +49,8 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn):
         tokens: [B, L] int32, prompts right-padded, then `fill`.
         inputs: the `decode_inputs` dict: `prompt_lengths` [B] (at least 1),
             `row_limits` [B] (the buffer position where each row must stop),
-            `pad_id` (never generated) and `eos_id` (-1 for none).
+            `masked_ids` (never generated), `eos_id` and `forced_eos_id` (-1
+            for none).
         fill: int32 scalar written after a row's end.
         select_fn: `(logits [B, V], index) -> [B]` int32 next tokens.
 
@@ -57,8 +68,12 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn):
     def one_step(index, tokens, cache, done):
         previous = read_column(tokens, index - 1)
         logits, cache = step_fn(previous[:, None], cache, index - 1)
-        chosen = select_fn(sampling.mask_id(logits, inputs["pad_id"]), index)
         in_prompt = index < prompt_lengths
+        logits = sampling.mask_ids(logits, inputs["masked_ids"])
+        logits = sampling.force_id(
+            logits, inputs["forced_eos_id"], forces_eos(inputs, index, in_prompt)
+        )
+        chosen = select_fn(logits, index)
         next_tokens = ops.where(
             in_prompt, read_column(tokens, index), ops.where(done, fill, chosen)
         )

@@ -74,13 +74,25 @@ def seq2seq_new_tokens(
     return int(ops.convert_to_numpy(widest)[0]), rows.astype("int32")
 
 
-def check_new_tokens(max_new_tokens):
+def from_max_length(max_length, start_width):
+    """New tokens for transformers' `max_length`, which counts the
+    `start_width` ids a row starts with (prompt, or a target's start id)."""
+    check_new_tokens(max_length, "max_length")
+    if max_length <= start_width:
+        raise ValueError(
+            f"max_length={max_length} leaves no room to generate after "
+            f"{start_width} starting ids; max_length counts them (transformers' "
+            "convention). Raise it or pass max_new_tokens."
+        )
+    return max_length - start_width
+
+
+def check_new_tokens(max_new_tokens, name="max_new_tokens"):
     if (
         isinstance(max_new_tokens, bool)
         or not isinstance(max_new_tokens, (int, np.integer))
         or max_new_tokens < 1
     ):
         raise ValueError(
-            "max_new_tokens must be a positive integer. Received: "
-            f"max_new_tokens={max_new_tokens!r}"
+            f"{name} must be a positive integer. Received: {name}={max_new_tokens!r}"
         )

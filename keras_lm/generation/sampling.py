@@ -14,15 +14,22 @@ from keras import ops
 NEGATIVE_INFINITY = float("-inf")
 
 
-def mask_id(logits, token_id):
-    """[B, V] logits with `token_id` (an int32 scalar tensor) made impossible.
-
-    Used for the pad id, which marks "no token" and is never generated; -1
-    masks nothing, so every id of a vocabulary without padding can be.
-    """
+def mask_ids(logits, token_ids):
+    """[B, V] logits with every id of `token_ids` ([K] int32; -1 matches no id)
+    made impossible: the pad id and the suppressed ids."""
     vocabulary = ops.shape(logits)[-1]
-    is_masked = ops.equal(ops.arange(vocabulary, dtype="int32"), token_id)  # [V]
+    ids = ops.arange(vocabulary, dtype="int32")
+    is_masked = ops.any(ops.equal(ids[None, :], token_ids[:, None]), axis=0)  # [V]
     return ops.where(is_masked[None, :], NEGATIVE_INFINITY, logits)
+
+
+def force_id(logits, token_id, where):
+    """[B, V] logits where rows with `where` [B] can only take `token_id`
+    (at log-probability 0, as transformers' forced tokens)."""
+    vocabulary = ops.shape(logits)[-1]
+    one_hot = ops.equal(ops.arange(vocabulary, dtype="int32"), token_id)  # [V]
+    forced = ops.where(one_hot, 0.0, NEGATIVE_INFINITY)[None, :]
+    return ops.where(where[:, None], ops.cast(forced, logits.dtype), logits)
 
 
 def greedy(logits):

@@ -52,8 +52,8 @@ def translate_ids(
     model,
     tokenizer,
     texts,
-    num_beams=4,
-    length_penalty=0.6,
+    num_beams=None,
+    length_penalty=None,
     max_source_length=None,
     source_length_ratio=1.5,
     source_length_offset=10,
@@ -66,8 +66,10 @@ def translate_ids(
         model: a `TransformerSeq2Seq`.
         tokenizer: its `SentencePieceTokenizer` (the same special ids).
         texts: source strings.
-        num_beams: beam width; 1 decodes greedily.
-        length_penalty: GNMT alpha for beam search.
+        num_beams: beam width; 1 decodes greedily. Defaults to the model's
+            `generation_config` (a converted checkpoint's), else 4.
+        length_penalty: alpha for beam search; defaults to the model's
+            `generation_config`, else 0.6 (GNMT's).
         max_source_length: source tokens kept, EOS included; defaults to the
             model's `max_sequence_length`. Longer sources are truncated.
         source_length_ratio, source_length_offset: a translation has at most
@@ -79,6 +81,12 @@ def translate_ids(
         A list with one list of ids per text, in the order given.
     """
     special_ids = check_same_special_ids(tokenizer, model)
+    config = getattr(model, "generation_config", None) or {}
+    if num_beams is None:
+        beam = config.get("method", "beam") == "beam"
+        num_beams = config.get("num_beams", 4) if beam else 1
+    if length_penalty is None:
+        length_penalty = config.get("length_penalty", 0.6)
     texts = list(texts)
     if not texts:
         return []

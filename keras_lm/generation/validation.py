@@ -169,3 +169,80 @@ def check_options(
         raise ValueError(
             f"return_all_beams applies to method='beam'. Received: method={method!r}"
         )
+
+
+def check_decoding_extras(
+    method,
+    num_beams,
+    num_return_sequences,
+    suppress_ids,
+    forced_eos_id,
+    length_penalty_mode,
+    early_stopping,
+    return_all_beams,
+    vocabulary_size,
+    modes,
+):
+    """Checks of the options transformers' checkpoints bring; returns the
+    suppressed ids as a tuple of ints."""
+    if not _is_int(num_return_sequences) or num_return_sequences < 1:
+        raise ValueError(
+            "num_return_sequences must be a positive integer. Received: "
+            f"num_return_sequences={num_return_sequences!r}"
+        )
+    if num_return_sequences > 1:
+        if method == "greedy":
+            raise ValueError(
+                "num_return_sequences > 1 needs method='sample' or 'beam' (greedy "
+                "decoding has one answer). Received: "
+                f"num_return_sequences={num_return_sequences}"
+            )
+        if method == "beam" and num_return_sequences > num_beams:
+            raise ValueError(
+                f"num_return_sequences={num_return_sequences} exceeds "
+                f"num_beams={num_beams}; beam search returns at most its beams."
+            )
+        if return_all_beams:
+            raise ValueError(
+                "Pass either return_all_beams=True or num_return_sequences > 1, "
+                "not both."
+            )
+    if length_penalty_mode not in modes:
+        raise ValueError(
+            f"length_penalty_mode must be one of {list(modes)}. Received: "
+            f"length_penalty_mode={length_penalty_mode!r}"
+        )
+    if early_stopping not in (True, False):
+        raise ValueError(
+            "early_stopping must be True or False (transformers' 'never' is not "
+            f"supported). Received: early_stopping={early_stopping!r}"
+        )
+    if early_stopping and length_penalty_mode != "hf":
+        raise ValueError(
+            "early_stopping applies to length_penalty_mode='hf'; GNMT beam search "
+            "always stops once no alive beam can win."
+        )
+    suppress = tuple(suppress_ids or ())
+    for name, values in (
+        ("suppress_ids", suppress),
+        ("forced_eos_id", (forced_eos_id,)),
+    ):
+        for value in values:
+            if value is None:
+                continue
+            if not _is_int(value) or value < 0:
+                raise ValueError(
+                    f"{name} must hold non-negative integer ids. Received: "
+                    f"{name}={value!r}"
+                )
+            if vocabulary_size is not None and value >= vocabulary_size:
+                raise ValueError(
+                    f"{name} has id {value}, outside the vocabulary of size "
+                    f"{vocabulary_size}."
+                )
+    if forced_eos_id is not None and forced_eos_id in suppress:
+        raise ValueError(
+            f"forced_eos_id={forced_eos_id} is also in suppress_ids; it could never "
+            "be generated."
+        )
+    return tuple(int(i) for i in suppress)

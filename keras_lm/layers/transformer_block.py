@@ -9,7 +9,7 @@ from keras import ops
 from keras_lm.layers.multi_head_attention import MultiHeadAttention
 from keras_lm.layers.validation import check_choice, check_positive_int, check_rate
 
-ACTIVATIONS = ("relu", "gelu", "swiglu")
+ACTIVATIONS = ("relu", "gelu", "swiglu", "gelu_approximate", "silu")
 NORMALIZATIONS = ("layer_norm", "rms_norm")
 
 
@@ -27,7 +27,10 @@ class TransformerBlock(keras.layers.Layer):
         intermediate_dim: F, the feed-forward width.
         num_kv_heads: key/value heads for grouped-query attention.
         dropout: dropout after each sublayer and on attention probabilities.
-        activation: "relu", "gelu", or "swiglu" (Shazeer, 2020).
+        activation: "relu", "gelu", "swiglu" (Shazeer, 2020),
+            "gelu_approximate" (GPT-2's tanh form) or "silu" (swish, Marian).
+            "gelu" also computes the tanh form; it keeps its name so that
+            existing configs load unchanged.
         normalize_first: pre-norm when True, post-norm when False.
         use_causal_mask: a decoder block: no attending to later positions.
         use_cross_attention: attend to `encoder_outputs` after self-attention.
@@ -195,8 +198,10 @@ class TransformerBlock(keras.layers.Layer):
         hidden = self.ffn_intermediate(x)  # [B*T, F]
         if self.activation == "swiglu":
             hidden = ops.silu(self.ffn_gate(x)) * hidden
-        elif self.activation == "gelu":
+        elif self.activation in ("gelu", "gelu_approximate"):
             hidden = ops.gelu(hidden, approximate=True)
+        elif self.activation == "silu":
+            hidden = ops.silu(hidden)
         else:
             hidden = ops.relu(hidden)
         hidden = self.dropout_layer(hidden)

@@ -223,9 +223,15 @@ def embed(
     token_ids,
     start_index=0,
     training=None,
+    scale=True,
 ):
+    """Token embeddings (times sqrt(D) when `scale`), plus positions, dropout.
+
+    Vaswani et al. (2017) scale by sqrt(D); GPT-2 does not.
+    """
     x = token_embedding(token_ids)  # [B, T, D]
-    x = x * ops.cast(math.sqrt(token_embedding.hidden_dim), x.dtype)
+    if scale:
+        x = x * ops.cast(math.sqrt(token_embedding.hidden_dim), x.dtype)
     if position_layer is not None:
         x = x + position_layer(x, start_index=start_index)
     return dropout_layer(x, training=training)

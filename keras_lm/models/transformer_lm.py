@@ -5,6 +5,7 @@ Notation: B batch, T length, D width, V vocabulary.
 
 import keras
 
+from keras_lm.generation.defaults import check_generation_config
 from keras_lm.layers.transformer_block import TransformerBlock
 from keras_lm.models import common
 from keras_lm.models.base import TransformerModel, special_ids_for
@@ -30,12 +31,19 @@ class TransformerLM(TransformerModel):
         max_sequence_length: longest sequence accepted (prompt + generation).
         dropout: dropout rate on embeddings, sublayers and attention.
         num_kv_heads: key/value heads for grouped-query attention.
-        activation: "relu", "gelu" or "swiglu".
+        activation: "relu", "gelu", "swiglu", "gelu_approximate" or "silu"
+            (see `TransformerBlock`).
         normalize_first: pre-norm blocks (True) or post-norm.
         position_encoding: "rotary", "learned" (GPT-2) or "sinusoidal".
         tie_embeddings: use the embedding table as the output projection.
         normalization: "layer_norm" or "rms_norm".
         layer_norm_epsilon: epsilon of the normalization layers.
+        scale_embeddings: multiply token embeddings by sqrt(D) (Vaswani et
+            al., 2017); GPT-2 does not.
+        generation_config: a dict of `generate()` defaults for this model
+            (e.g. `{"method": "beam", "num_beams": 4}`), as a converted
+            checkpoint's `generation_config.json` sets them; arguments given
+            to `generate()` take precedence.
         special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict);
             None for keras_lm's default pad 0 / unk 1 / bos 2 / eos 3.
         **kwargs: base model arguments (`name`, `dtype`, ...).
@@ -66,6 +74,8 @@ class TransformerLM(TransformerModel):
         tie_embeddings=True,
         normalization="layer_norm",
         layer_norm_epsilon=1e-5,
+        scale_embeddings=True,
+        generation_config=None,
         special_ids=None,
         **kwargs,
     ):
@@ -81,6 +91,7 @@ class TransformerLM(TransformerModel):
         )
         common.check_positive_int("num_layers", num_layers)
         special_ids = special_ids_for(special_ids, vocabulary_size)
+        generation_config = check_generation_config(generation_config)
         dtype = kwargs.pop("dtype", None)
 
         token_embedding, position_layer, embedding_dropout = (
@@ -116,7 +127,13 @@ class TransformerLM(TransformerModel):
         )
 
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        x = common.embed(token_embedding, position_layer, embedding_dropout, token_ids)
+        x = common.embed(
+            token_embedding,
+            position_layer,
+            embedding_dropout,
+            token_ids,
+            scale=scale_embeddings,
+        )
         for block in blocks:
             x = block(x)
         if final_norm is not None:
@@ -154,6 +171,7 @@ class TransformerLM(TransformerModel):
             token_ids,
             start_index=cache_update_index,
             training=False,
+            scale=self.scale_embeddings,
         )
         new_cache = []
         for block, layer_cache in zip(self.blocks, cache):

@@ -1,5 +1,7 @@
-"""Train SentencePiece models and tokenize in the TensorFlow graph."""
+"""Train SentencePiece models and tokenize in the TensorFlow graph (SentencePiece,
+and GPT-2's byte-level BPE for converted checkpoints)."""
 
+from keras_lm.tokenizers.byte_pair import BytePairTokenizer
 from keras_lm.tokenizers.sentencepiece_tokenizer import (
     SentencePieceTokenizer,
     check_vocabulary_matches,
@@ -17,6 +19,7 @@ __all__ = [
     "EOS_ID",
     "PAD_ID",
     "UNK_ID",
+    "BytePairTokenizer",
     "SentencePieceTokenizer",
     "check_vocabulary_matches",
     "train_sentencepiece",

@@ -9,7 +9,7 @@ from keras import ops
 from keras_lm.layers.multi_head_attention import MultiHeadAttention
 from keras_lm.layers.validation import check_choice, check_positive_int, check_rate
 
-ACTIVATIONS = ("relu", "gelu", "swiglu")
+ACTIVATIONS = ("relu", "gelu", "silu", "swiglu")
 NORMALIZATIONS = ("layer_norm", "rms_norm")
 
 
@@ -197,6 +197,8 @@ class TransformerBlock(keras.layers.Layer):
             hidden = ops.silu(self.ffn_gate(x)) * hidden
         elif self.activation == "gelu":
             hidden = ops.gelu(hidden, approximate=True)
+        elif self.activation == "silu":
+            hidden = ops.silu(hidden)
         else:
             hidden = ops.relu(hidden)
         hidden = self.dropout_layer(hidden)

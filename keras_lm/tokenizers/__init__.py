@@ -1,5 +1,6 @@
 """Train SentencePiece models and tokenize in the TensorFlow graph."""
 
+from keras_lm.tokenizers.marian import MarianTokenizer
 from keras_lm.tokenizers.sentencepiece_tokenizer import (
     SentencePieceTokenizer,
     check_vocabulary_matches,
@@ -15,6 +16,7 @@ from keras_lm.tokenizers.train import (
 __all__ = [
     "BOS_ID",
     "EOS_ID",
+    "MarianTokenizer",
     "PAD_ID",
     "UNK_ID",
     "SentencePieceTokenizer",

@@ -1,7 +1,8 @@
-"""Load and save Hugging Face checkpoints (GPT-2, Marian / OPUS-MT).
+"""Load and save Hugging Face checkpoints (GPT-2, Marian / OPUS-MT, Pegasus).
 
 `from_huggingface(path)` reads a local model directory and returns
-`(model, tokenizer)`; nothing is downloaded, and neither torch nor
+`(model, tokenizer)`; `to_huggingface(model, tokenizer, path)` writes one
+where the architecture fits. Nothing is downloaded, and neither torch nor
 transformers is needed (weights are read with safetensors' numpy API).
 """
 
@@ -14,6 +15,11 @@ from keras_lm.convert.checkpoint import HuggingFaceCheckpoint
 _CONVERTERS = {
     "gpt2": "keras_lm.convert.gpt2",
     "marian": "keras_lm.convert.marian",
+    "pegasus": "keras_lm.convert.pegasus",
+}
+# keras_lm model class -> the model_type `to_huggingface` writes it as.
+_WRITERS = {
+    "TransformerSeq2Seq": "pegasus",
 }
 
 
@@ -41,4 +47,25 @@ def from_huggingface(path):
     return _converter(checkpoint.model_type).load(checkpoint)
 
 
-__all__ = ["HuggingFaceCheckpoint", "from_huggingface", "supported_model_types"]
+def to_huggingface(model, tokenizer, path):
+    """Writes `model` and `tokenizer` as a Hugging Face directory at `path`.
+
+    A `TransformerSeq2Seq` in keras_lm's pre-norm layout becomes a Pegasus
+    model (`PegasusForConditionalGeneration`) with Marian-style tokenizer
+    files; an option Pegasus has no place for raises a `ValueError` naming
+    it. Returns `path`.
+    """
+    name = type(model).__name__
+    if name not in _WRITERS:
+        raise ValueError(
+            f"to_huggingface writes {sorted(_WRITERS)}; received a {name}."
+        )
+    return _converter(_WRITERS[name]).save(model, tokenizer, path)
+
+
+__all__ = [
+    "HuggingFaceCheckpoint",
+    "from_huggingface",
+    "supported_model_types",
+    "to_huggingface",
+]

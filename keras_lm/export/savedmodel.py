@@ -212,10 +212,16 @@ def _save(module, tokenizer, path, overwrite, functions):
         shutil.rmtree(path)
     module.format_version = tf.Variable(FORMAT_VERSION, trainable=False)
     with tempfile.TemporaryDirectory() as scratch:
-        spm_path = os.path.join(scratch, "sentencepiece.model")
-        with open(spm_path, "wb") as f:
-            f.write(tokenizer.proto)
-        module.sentencepiece_model = tf.saved_model.Asset(spm_path)
+        if hasattr(tokenizer, "save_assets"):
+            # Tokenizers made of several files (Marian's) write their own.
+            module.tokenizer_assets = [
+                tf.saved_model.Asset(asset) for asset in tokenizer.save_assets(scratch)
+            ]
+        else:
+            spm_path = os.path.join(scratch, "sentencepiece.model")
+            with open(spm_path, "wb") as f:
+                f.write(tokenizer.proto)
+            module.sentencepiece_model = tf.saved_model.Asset(spm_path)
         signatures_to_save = {
             name: function.get_concrete_function()
             for name, function in functions.items()

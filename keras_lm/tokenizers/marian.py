@@ -257,6 +257,24 @@ class MarianTokenizer(keras.layers.Layer):
         text = tf.strings.regex_replace(text, f"^{_WHITESPACE}+|{_WHITESPACE}+$", "")
         return text[0] if single else text
 
+    def save_assets(self, directory):
+        """Write the Marian tokenizer files into `directory` (what
+        `from_directory` reads); returns their paths. Exports keep them as
+        SavedModel assets, for tools that want the vocabulary."""
+        paths = []
+        files = [
+            ("source.spm", self.source_proto),
+            ("target.spm", self.target_proto),
+            ("vocab.json", _json(self.vocabulary)),
+        ]
+        if self.target_vocabulary is not None:
+            files.append(("target_vocab.json", _json(self.target_vocabulary)))
+        for name, content in files:
+            paths.append(os.path.join(directory, name))
+            with open(paths[-1], "wb") as f:
+                f.write(content)
+        return paths
+
     def vocabulary_size(self):
         """Number of source ids (`vocab.json` entries), specials included."""
         return len(self.vocabulary)
@@ -341,6 +359,11 @@ def _lookup_table(pieces, default_id):
         ),
         default_value=default_id,
     )
+
+
+def _json(pieces):
+    vocabulary = {piece: i for i, piece in enumerate(pieces)}
+    return json.dumps(vocabulary, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 def _encode(proto):

@@ -195,3 +195,48 @@ def test_config_vocabulary_size_that_does_not_match_the_weights(marian_dir):
     v = config["vocab_size"]
     with pytest.raises(ValueError, match=rf"\({v - 1}, 32\).*\({v}, 32\)"):
         convert.from_huggingface(str(marian_dir))
+
+
+@pytest.mark.slow
+def test_converted_model_fine_tunes_and_saves(marian_dir, tmp_path):
+    import keras_lm
+
+    model, tokenizer = convert.from_huggingface(str(marian_dir))
+    pairs = [
+        ("Open the file", "Ouvrir le fichier"),
+        ("Save the file", "Enregistrer le fichier"),
+    ] * 4
+    data = keras_lm.data.make_translation_dataset(
+        pairs, tokenizer, batch_size=4, max_length=16, drop_remainder=True
+    )
+    keras_lm.training.compile_model(model, learning_rate=1e-3, jit_compile=False)
+    bias = keras.ops.convert_to_numpy(model.logit_bias_layer.bias).copy()
+    history = model.fit(data, epochs=2, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(model.logit_bias_layer.bias), bias
+    )
+
+    path = str(tmp_path / "marian.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    ids, _ = _padded_batch(tokenizer, SOURCES, model.special_ids)
+    np.testing.assert_array_equal(
+        restored.generate(ids, max_new_tokens=6), model.generate(ids, max_new_tokens=6)
+    )
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(activation_function="gelu"), "activation_function='gelu'"),
+        (dict(decoder_attention_heads=2), "decoder_attention_heads=2"),
+        (dict(decoder_vocab_size=7), "decoder_vocab_size=7"),
+    ],
+)
+def test_configs_keras_lm_cannot_build_are_named(marian_dir, change, message):
+    config = json.loads((marian_dir / "config.json").read_text())
+    (marian_dir / "config.json").write_text(json.dumps(dict(config, **change)))
+    with pytest.raises(ValueError, match=message):
+        convert.from_huggingface(str(marian_dir))

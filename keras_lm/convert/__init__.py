@@ -39,9 +39,10 @@ def _converter(model_type):
 def from_huggingface(path):
     """Returns `(model, tokenizer)` for the Hugging Face directory `path`.
 
-    `model` is a `TransformerLM` (gpt2) or `TransformerSeq2Seq` (marian) with
-    the checkpoint's special ids and generation defaults; `tokenizer` runs in
-    graph, so it exports inside a SavedModel.
+    `model` is a `TransformerLM` (gpt2) or `TransformerSeq2Seq` (marian, or
+    pegasus as `to_huggingface` writes it) with the checkpoint's special ids
+    and generation defaults; `tokenizer` runs in graph, so it exports inside
+    a SavedModel.
     """
     checkpoint = HuggingFaceCheckpoint(path)
     return _converter(checkpoint.model_type).load(checkpoint)

@@ -82,6 +82,6 @@ def test_exported_translator_matches_in_process_decoding(tmp_path, num_beams):
         assert end == len(row) or row[end] in (special.eos_id, special.pad_id)
 
     # The caller's tokenizer still works after the export saved a copy.
-    assert translate_texts(model, tokenizer, SOURCES[:1], **options) == (
-        expected_text[:1]
+    assert (
+        translate_texts(model, tokenizer, SOURCES[:1], **options) == (expected_text[:1])
     )

@@ -30,6 +30,7 @@ def load(checkpoint):
 
     config = checkpoint.config
     options = model_options(config, checkpoint.path)
+    options["share_embeddings"] = share_embeddings(checkpoint, options)
     special_ids = SpecialIds(
         pad_id=config["pad_token_id"],
         unk_id=None,
@@ -107,27 +108,39 @@ def check_tokenizer(tokenizer, vocabulary_size, special_ids, where):
             )
 
 
+def embedding_tables(checkpoint, vocabulary_size, width):
+    """(encoder table, decoder table), each [V, D].
+
+    Each stack's own `embed_tokens` when the file has it, else
+    `model.shared`: transformers 5 ties a stack's table to `model.shared`
+    only when `tie_word_embeddings` is set, and then saves `model.shared`
+    alone.
+    """
+    shape = (vocabulary_size, width)
+    tables = []
+    for stack in ("encoder", "decoder"):
+        name = f"model.{stack}.embed_tokens.weight"
+        tables.append(checkpoint.tensor(name, shape, "model.shared.weight"))
+    return tuple(tables)
+
+
+def share_embeddings(checkpoint, options):
+    """Whether one table serves both stacks: as the config says, unless the
+    file holds two different tables."""
+    source, target = embedding_tables(
+        checkpoint, options["vocabulary_size"], options["hidden_dim"]
+    )
+    return options["share_embeddings"] and np.array_equal(source, target)
+
+
 def set_weights(model, checkpoint):
     """Copy a Marian (or Pegasus) checkpoint's tensors into `model`."""
     d, v = model.hidden_dim, model.vocabulary_size
     tensor = checkpoint.tensor
-    if model.share_embeddings:
-        table = tensor(
-            "model.shared.weight",
-            (v, d),
-            "model.decoder.embed_tokens.weight",
-            "model.encoder.embed_tokens.weight",
-        )
-        _assign(model.token_embedding.embeddings, table)
-    else:
-        _assign(
-            model.source_token_embedding.embeddings,
-            tensor("model.encoder.embed_tokens.weight", (v, d)),
-        )
-        _assign(
-            model.token_embedding.embeddings,
-            tensor("model.decoder.embed_tokens.weight", (v, d)),
-        )
+    source_table, target_table = embedding_tables(checkpoint, v, d)
+    _assign(model.token_embedding.embeddings, target_table)
+    if not model.share_embeddings:
+        _assign(model.source_token_embedding.embeddings, source_table)
     if not model.tie_embeddings:
         _assign(
             model.token_embedding.reverse_embeddings,

@@ -41,6 +41,7 @@ def load(checkpoint):
 
     config = checkpoint.config
     options = marian.model_options(config, checkpoint.path, normalize_first=True)
+    options["share_embeddings"] = marian.share_embeddings(checkpoint, options)
     tokenizer = _read_tokenizer(checkpoint)
     bos = config.get("bos_token_id")
     if tokenizer.special_ids.bos_id is None:

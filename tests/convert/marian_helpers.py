@@ -78,7 +78,7 @@ def hf_tokenizer(path):
     )
 
 
-def save_tiny_marian(path, vocab_size, share_embeddings=True, seed=0):
+def save_tiny_marian(path, vocab_size, share_embeddings=True, tie=True, seed=0):
     """A random-init 2+2-layer MarianMTModel (d_model 32, 4 heads, ffn 64)
     whose LayerNorm gains and biases, projection biases and final_logits_bias
     are redrawn so that a converter that drops one of them fails."""
@@ -99,6 +99,7 @@ def save_tiny_marian(path, vocab_size, share_embeddings=True, seed=0):
         activation_function="swish",
         scale_embedding=True,
         share_encoder_decoder_embeddings=share_embeddings,
+        tie_word_embeddings=tie,
         pad_token_id=vocab_size - 1,
         decoder_start_token_id=vocab_size - 1,
         eos_token_id=0,

@@ -40,12 +40,19 @@ def _vocabulary_size(tokenizer_dir):
     return len(json.loads((tokenizer_dir / "vocab.json").read_text()))
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["shared", "separate"])
+LAYOUTS = {
+    "shared": dict(),
+    "separate": dict(share_embeddings=False),
+    "untied": dict(tie=False),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
 def converted(request, tokenizer_dir, tmp_path_factory):
     """(transformers model, keras_lm model, tokenizer, directory)."""
     path = tmp_path_factory.mktemp("marian")
     hf_model = save_tiny_marian(
-        path, _vocabulary_size(tokenizer_dir), share_embeddings=request.param
+        path, _vocabulary_size(tokenizer_dir), **LAYOUTS[request.param]
     )
     copy_tokenizer_files(tokenizer_dir, path)
     model, tokenizer = convert.from_huggingface(str(path))
@@ -64,13 +71,18 @@ def _padded_batch(tokenizer, texts, special_ids):
 
 
 def test_special_ids_and_options_come_from_the_config(converted):
-    _, model, tokenizer, path = converted
+    hf_model, model, tokenizer, path = converted
     config = json.loads((path / "config.json").read_text())
     v = config["vocab_size"]
     assert model.special_ids == tokenizer.special_ids
     assert (model.special_ids.eos_id, model.special_ids.pad_id) == (0, v - 1)
     assert model.special_ids.start_id == config["decoder_start_token_id"]
-    assert model.share_embeddings == config["share_encoder_decoder_embeddings"]
+    # transformers 5 shares one table only when it also ties the output.
+    tables = hf_model.model.encoder.embed_tokens, hf_model.model.decoder.embed_tokens
+    assert model.share_embeddings == (
+        tables[0].weight.data_ptr() == tables[1].weight.data_ptr()
+    )
+    assert model.tie_embeddings == config["tie_word_embeddings"]
     assert isinstance(model.logit_bias_layer, keras_lm.layers.LogitBias)
     assert (model.activation, model.normalize_first) == ("silu", False)
 

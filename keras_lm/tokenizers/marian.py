@@ -13,6 +13,7 @@ exported SavedModel.
 import base64
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -48,8 +49,9 @@ class MarianTokenizer(keras.layers.Layer):
     target ids up to the first EOS, drops `<pad>` and `<unk>`, and joins the
     pieces as `decode(ids, skip_special_tokens=True)` does.
 
-    Special tokens written inside the text ("</s>") are cut by SentencePiece
-    like any text, where transformers would turn them into their ids.
+    Special tokens written inside the text ("</s>", "<unk>", "<pad>") become
+    their ids, and the text between them is tokenized piece by piece, as
+    transformers does.
 
     Args:
         source_proto: the source SentencePiece model (`bytes` or a path).
@@ -210,18 +212,32 @@ class MarianTokenizer(keras.layers.Layer):
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         single = inputs.shape.rank == 0
         texts = inputs[tf.newaxis] if single else inputs  # [B]
-        codes = tf.strings.regex_replace(texts, _LANGUAGE_CODE, r"\1")
-        rests = tf.strings.regex_replace(
-            texts, _LANGUAGE_CODE_PREFIX, "", replace_global=False
+        # As transformers does, special tokens written in the text are cut
+        # out first and each stretch between them is tokenized on its own.
+        specials = tf.constant(
+            [self.eos_token, self.unk_token, self.pad_token], tf.string
         )
-        has_code = tf.strings.length(codes) > 0
-        code_pieces = tf.RaggedTensor.from_row_lengths(
-            tf.boolean_mask(codes, has_code), tf.cast(has_code, tf.int64)
-        )  # [B, 0 or 1]
+        pattern = "|".join(
+            re.escape(t) for t in (self.eos_token, self.unk_token, self.pad_token)
+        )
+        segments = tf_text.regex_split(texts, pattern, pattern)  # [B, G]
+        flat = segments.flat_values  # [N]
+        special = tf.reduce_any(tf.equal(flat[:, None], specials[None]), axis=1)
+        codes = tf.strings.regex_replace(flat, _LANGUAGE_CODE, r"\1")
+        has_code = (tf.strings.length(codes) > 0) & ~special
+        rests = tf.strings.regex_replace(
+            flat, _LANGUAGE_CODE_PREFIX, "", replace_global=False
+        )
         pieces = tf.concat(
-            [code_pieces, pieces_tokenizer.tokenize(rests)], axis=1
-        )  # [B, None]
-        ids = tf.ragged.map_flat_values(table.lookup, pieces)
+            [
+                _one_or_none(flat, special),
+                _one_or_none(codes, has_code),
+                pieces_tokenizer.tokenize(tf.where(special, "", rests)),
+            ],
+            axis=1,
+        )  # [N, None]
+        pieces = tf.RaggedTensor.from_row_splits(pieces, segments.row_splits)
+        ids = tf.ragged.map_flat_values(table.lookup, pieces.merge_dims(1, 2))
         return ids[0] if single else ids
 
     def detokenize(self, inputs):
@@ -331,6 +347,13 @@ class _PieceTokenizer(SentencePieceTokenizer):
 
     def _make_sentencepiece(self):
         return tf_text.SentencepieceTokenizer(model=self._proto, out_type=tf.string)
+
+
+def _one_or_none(values, present):
+    """[N] strings -> ragged [N, 0 or 1]: the value where `present`."""
+    return tf.RaggedTensor.from_row_lengths(
+        tf.boolean_mask(values, present), tf.cast(present, tf.int64)
+    )
 
 
 def _pieces_in_id_order(vocabulary, name):

@@ -37,6 +37,9 @@ def sentences():
         ">>fr<< Open the file",  # a language code
         "",
         "  two  spaces ",
+        "a </s> b <unk> c",  # special tokens written in the text
+        "x<pad>y",
+        ">>fr<< a </s>>>de<< b",
     ]
     return english, [p[1] for p in pairs]
 

@@ -160,3 +160,24 @@ def test_silu_feed_forward():
     relu.set_weights(block.get_weights())
     assert not np.allclose(_np(relu(x)), outputs, atol=1e-4)
     assert block.get_config()["activation"] == "silu"
+
+
+def test_mixed_bfloat16_keeps_the_logit_bias_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = models.TransformerSeq2Seq(**MARIAN_LIKE)
+    model.logit_bias_layer.bias.assign(np.full((V,), 1000.125, "float32"))
+    logits = model(_inputs())
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert keras.backend.standardize_dtype(model.logit_bias_layer.bias.dtype) == (
+        "float32"
+    )
+    # bfloat16 cannot hold 1000.125; float32 logits plus a float32 bias can.
+    without = models.TransformerSeq2Seq(**dict(MARIAN_LIKE, logit_bias=False))
+    without.set_weights(_without_bias(model))
+    difference = _np(logits) - _np(without(_inputs()))
+    np.testing.assert_allclose(difference, 1000.125, atol=1e-3)
+
+
+def _without_bias(model):
+    bias = model.logit_bias_layer.bias
+    return [_np(w) for w in model.weights if w is not bias]

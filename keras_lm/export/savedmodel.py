@@ -213,20 +213,17 @@ def _save(module, tokenizer, path, overwrite, functions):
         shutil.rmtree(path)
     module.format_version = tf.Variable(FORMAT_VERSION, trainable=False)
     with tempfile.TemporaryDirectory() as scratch:
-        if hasattr(tokenizer, "proto"):
+        if hasattr(tokenizer, "save_assets"):
+            # Tokenizers made of several files (Marian's, GPT-2's BPE) write
+            # their own; the SavedModel ships them as assets.
+            module.tokenizer_assets = [
+                tf.saved_model.Asset(asset) for asset in tokenizer.save_assets(scratch)
+            ]
+        else:
             spm_path = os.path.join(scratch, "sentencepiece.model")
             with open(spm_path, "wb") as f:
                 f.write(tokenizer.proto)
             module.sentencepiece_model = tf.saved_model.Asset(spm_path)
-        else:
-            # GPT-2's byte-level BPE: vocab.json and merges.txt.
-            tokenizer.save_files(scratch)
-            module.bpe_vocabulary = tf.saved_model.Asset(
-                os.path.join(scratch, "vocab.json")
-            )
-            module.bpe_merges = tf.saved_model.Asset(
-                os.path.join(scratch, "merges.txt")
-            )
         signatures_to_save = {
             name: function.get_concrete_function()
             for name, function in functions.items()

@@ -17,7 +17,6 @@ from keras_lm.generation import (
     decode_inputs,
     new_token_limits,
 )
-from keras_lm.tokenizers import SentencePieceTokenizer
 from keras_lm.tokenizers.encoding import encode_prompts, encode_sources
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
@@ -27,11 +26,8 @@ PROMPT = tf.TensorSpec([None], tf.string, name="prompt")
 def _own_tokenizer(tokenizer):
     # Saving a SentencePiece resource invalidates the handle of the object it
     # was saved from; a copy keeps the caller's tokenizer usable afterwards.
-    if isinstance(tokenizer, SentencePieceTokenizer):
-        return SentencePieceTokenizer(tokenizer.proto, name="tokenizer")
-    # Other tokenizers (GPT-2's BytePairTokenizer) rebuild from their config.
-    config = dict(tokenizer.get_config(), name="tokenizer")
-    return type(tokenizer).from_config(config)
+    # Any tokenizer layer with a complete config copies the same way.
+    return type(tokenizer).from_config(dict(tokenizer.get_config(), name="tokenizer"))
 
 
 def _tf_variables(model):

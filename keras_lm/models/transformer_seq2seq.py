@@ -3,10 +3,17 @@
 Notation: B batch, S source length, T target length, D width, V vocabulary.
 """
 
-import keras
+import math
 
+import keras
+from keras import ops
+
+from keras_lm.layers.logit_bias import LogitBias
 from keras_lm.layers.masks import padding_mask
+from keras_lm.layers.position_encoding import LAYOUTS, PositionEncoding
+from keras_lm.layers.token_embedding import TokenEmbedding
 from keras_lm.layers.transformer_block import TransformerBlock
+from keras_lm.layers.validation import check_choice
 from keras_lm.models import common
 from keras_lm.models.base import TransformerModel, special_ids_for
 
@@ -21,9 +28,14 @@ class TransformerSeq2Seq(TransformerModel):
     EOS; targets start with `special_ids.start_id`. The encoder's padding mask
     comes from the pad id; the decoder needs none (causal attention keeps
     padding after a row's end from reaching its real positions, and a decoder
-    start id equal to the pad id, as in Marian, is attended normally). Source
-    and target share one embedding table, which is also the output projection
-    (`tie_embeddings=True`, as in the paper).
+    start id equal to the pad id, as in Marian, is attended normally). By
+    default source and target share one embedding table, which is also the
+    output projection (`tie_embeddings=True`, as in the paper).
+
+    The options after `layer_norm_epsilon` describe converted checkpoints:
+    Marian / OPUS-MT is post-norm (`normalize_first=False`, no final norms)
+    with `activation="silu"`, `sinusoid_layout="concat"`, `logit_bias=True`
+    and, for some language pairs, `share_embeddings=False`.
 
     Args:
         vocabulary_size: V, shared by source and target.
@@ -35,12 +47,21 @@ class TransformerSeq2Seq(TransformerModel):
         max_sequence_length: longest source or target accepted.
         dropout: dropout rate on embeddings, sublayers and attention.
         num_kv_heads: key/value heads for grouped-query attention.
-        activation: "relu", "gelu" or "swiglu".
+        activation: "relu", "gelu", "silu" or "swiglu".
         normalize_first: pre-norm blocks (True) or the paper's post-norm.
         position_encoding: "sinusoidal" (paper), "learned" or "rotary".
         tie_embeddings: use the embedding table as the output projection.
         normalization: "layer_norm" or "rms_norm".
         layer_norm_epsilon: epsilon of the normalization layers.
+        scale_embeddings: multiply token embeddings by sqrt(D) (Vaswani et
+            al., 2017, section 3.4).
+        sinusoid_layout: "interleaved" (the paper's) or "concat" (sines in
+            the first half of the features, cosines in the second, as Marian);
+            see `keras_lm.layers.PositionEncoding`.
+        share_embeddings: one token table for source and target; False gives
+            the encoder its own table (of the same vocabulary size).
+        logit_bias: add a trainable bias [V] to the logits (Marian's
+            `final_logits_bias`).
         special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict); it
             needs a pad id, an EOS id and a decoder start id (BOS). None for
             keras_lm's default pad 0 / unk 1 / bos 2 / eos 3.
@@ -74,6 +95,10 @@ class TransformerSeq2Seq(TransformerModel):
         tie_embeddings=True,
         normalization="layer_norm",
         layer_norm_epsilon=1e-5,
+        scale_embeddings=True,
+        sinusoid_layout="interleaved",
+        share_embeddings=True,
+        logit_bias=False,
         special_ids=None,
         **kwargs,
     ):
@@ -89,6 +114,7 @@ class TransformerSeq2Seq(TransformerModel):
         )
         common.check_positive_int("num_encoder_layers", num_encoder_layers)
         common.check_positive_int("num_decoder_layers", num_decoder_layers)
+        check_choice("sinusoid_layout", sinusoid_layout, LAYOUTS)
         special_ids = special_ids_for(
             special_ids, vocabulary_size, needs=("pad_id", "eos_id", "start_id")
         )
@@ -106,6 +132,32 @@ class TransformerSeq2Seq(TransformerModel):
                 dtype,
             )
         )
+        if position_encoding == "sinusoidal" and sinusoid_layout != "interleaved":
+            position_layer = PositionEncoding(
+                layout=sinusoid_layout, dtype=dtype, name="position_encoding"
+            )
+        source_embedding = token_embedding
+        if not share_embeddings:
+            source_embedding = TokenEmbedding(
+                vocabulary_size,
+                hidden_dim,
+                dtype=dtype,
+                name="source_token_embedding",
+            )
+        bias_layer = (
+            LogitBias(vocabulary_size, name="logit_bias") if logit_bias else None
+        )
+
+        def embed(embedding, token_ids, start_index=0, training=None):
+            return _embed(
+                embedding,
+                position_layer,
+                embedding_dropout,
+                scale_embeddings,
+                token_ids,
+                start_index,
+                training,
+            )
 
         def block(name, causal):
             return TransformerBlock(
@@ -145,15 +197,11 @@ class TransformerSeq2Seq(TransformerModel):
             shape=(None,), dtype="int32", name="decoder_token_ids"
         )
         encoder_mask = padding_mask(encoder_ids, special_ids.pad_id)
-        x = common.embed(
-            token_embedding, position_layer, embedding_dropout, encoder_ids
-        )
+        x = embed(source_embedding, encoder_ids)
         for encoder_block in encoder_blocks:
             x = encoder_block(x, padding_mask=encoder_mask)
         encoder_outputs = x if encoder_norm is None else encoder_norm(x)
-        y = common.embed(
-            token_embedding, position_layer, embedding_dropout, decoder_ids
-        )
+        y = embed(token_embedding, decoder_ids)
         for decoder_block in decoder_blocks:
             y = decoder_block(
                 y,
@@ -163,6 +211,8 @@ class TransformerSeq2Seq(TransformerModel):
         if decoder_norm is not None:
             y = decoder_norm(y)
         logits = common.to_logits(token_embedding, y)
+        if bias_layer is not None:
+            logits = bias_layer(logits)
         super().__init__(
             inputs={"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids},
             outputs=logits,
@@ -171,6 +221,8 @@ class TransformerSeq2Seq(TransformerModel):
         )
 
         self.token_embedding = token_embedding
+        self.source_token_embedding = source_embedding
+        self.logit_bias_layer = bias_layer
         self.position_layer = position_layer
         self.embedding_dropout = embedding_dropout
         self.encoder_blocks = encoder_blocks
@@ -180,17 +232,30 @@ class TransformerSeq2Seq(TransformerModel):
 
         self._remember_config(locals())
 
+    def _embed(self, embedding, token_ids, start_index=0, training=None):
+        return _embed(
+            embedding,
+            self.position_layer,
+            self.embedding_dropout,
+            self.scale_embeddings,
+            token_ids,
+            start_index,
+            training,
+        )
+
+    def _logits(self, y):
+        logits = common.to_logits(self.token_embedding, y)
+        if self.logit_bias_layer is not None:
+            logits = self.logit_bias_layer(logits)
+        return logits
+
     # Incremental decoding API, used by keras_lm.generation.
 
     def encode(self, encoder_token_ids, training=False):
         """[B, S] ids -> (encoder outputs [B, S, D], padding mask [B, S])."""
         mask = padding_mask(encoder_token_ids, self.special_ids.pad_id)
-        x = common.embed(
-            self.token_embedding,
-            self.position_layer,
-            self.embedding_dropout,
-            encoder_token_ids,
-            training=training,
+        x = self._embed(
+            self.source_token_embedding, encoder_token_ids, training=training
         )
         for encoder_block in self.encoder_blocks:
             x = encoder_block(x, padding_mask=mask, training=training)
@@ -222,10 +287,8 @@ class TransformerSeq2Seq(TransformerModel):
 
         Returns (logits [B, T, V], updated cache).
         """
-        y = common.embed(
+        y = self._embed(
             self.token_embedding,
-            self.position_layer,
-            self.embedding_dropout,
             decoder_token_ids,
             start_index=cache_update_index,
             training=False,
@@ -245,18 +308,12 @@ class TransformerSeq2Seq(TransformerModel):
             new_cache.append(layer_cache)
         if self.decoder_norm is not None:
             y = self.decoder_norm(y)
-        return common.to_logits(self.token_embedding, y), tuple(new_cache)
+        return self._logits(y), tuple(new_cache)
 
     def cross_attention_scores(self, encoder_token_ids, decoder_token_ids):
         """Last decoder block's cross-attention probabilities [B, N, T, S]."""
         encoder_outputs, encoder_mask = self.encode(encoder_token_ids)
-        y = common.embed(
-            self.token_embedding,
-            self.position_layer,
-            self.embedding_dropout,
-            decoder_token_ids,
-            training=False,
-        )
+        y = self._embed(self.token_embedding, decoder_token_ids, training=False)
         scores = None
         for decoder_block in self.decoder_blocks:
             y, scores = decoder_block(
@@ -266,3 +323,21 @@ class TransformerSeq2Seq(TransformerModel):
                 return_attention_scores=True,
             )
         return scores
+
+
+def _embed(
+    embedding,
+    position_layer,
+    dropout_layer,
+    scale,
+    token_ids,
+    start_index=0,
+    training=None,
+):
+    """Token embeddings (times sqrt(D) when `scale`) plus positions."""
+    x = embedding(token_ids)  # [B, T, D]
+    if scale:
+        x = x * ops.cast(math.sqrt(embedding.hidden_dim), x.dtype)
+    if position_layer is not None:
+        x = x + position_layer(x, start_index=start_index)
+    return dropout_layer(x, training=training)

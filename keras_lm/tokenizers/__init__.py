@@ -2,6 +2,7 @@
 and GPT-2's byte-level BPE for converted checkpoints)."""
 
 from keras_lm.tokenizers.byte_pair import BytePairTokenizer
+from keras_lm.tokenizers.marian import MarianTokenizer
 from keras_lm.tokenizers.sentencepiece_tokenizer import (
     SentencePieceTokenizer,
     check_vocabulary_matches,
@@ -17,9 +18,10 @@ from keras_lm.tokenizers.train import (
 __all__ = [
     "BOS_ID",
     "EOS_ID",
+    "BytePairTokenizer",
+    "MarianTokenizer",
     "PAD_ID",
     "UNK_ID",
-    "BytePairTokenizer",
     "SentencePieceTokenizer",
     "check_vocabulary_matches",
     "train_sentencepiece",

@@ -298,13 +298,21 @@ class BytePairTokenizer(keras.layers.Layer):
         return config
 
     def save_files(self, path):
-        """Writes `vocab.json` and `merges.txt` (Hugging Face's names) in `path`."""
+        """Writes `vocab.json` and `merges.txt` (Hugging Face's names) in
+        `path`; returns their paths."""
         os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, "vocab.json"), "w", encoding="utf-8") as f:
+        vocabulary = os.path.join(path, "vocab.json")
+        merges = os.path.join(path, "merges.txt")
+        with open(vocabulary, "w", encoding="utf-8") as f:
             json.dump(self._vocabulary, f, ensure_ascii=False)
-        with open(os.path.join(path, "merges.txt"), "w", encoding="utf-8") as f:
+        with open(merges, "w", encoding="utf-8") as f:
             f.write("#version: 0.2\n")
             f.writelines(rule + "\n" for rule in self._merges)
+        return [vocabulary, merges]
+
+    def save_assets(self, directory):
+        """The files an export ships beside its graph (as `MarianTokenizer`)."""
+        return self.save_files(directory)
 
 
 def _looks_special(token):

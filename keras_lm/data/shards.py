@@ -318,9 +318,11 @@ def _example(names, row):
         name: tf.train.Feature(int64_list=tf.train.Int64List(value=ids))
         for name, ids in zip(names, row)
     }
+    # Deterministic: map fields in key order, so a shard's bytes do not
+    # depend on the process (hash seed) that wrote it.
     return tf.train.Example(
         features=tf.train.Features(feature=feature)
-    ).SerializeToString()
+    ).SerializeToString(deterministic=True)
 
 
 def _read_entry(shard):

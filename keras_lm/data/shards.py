@@ -8,7 +8,8 @@ shard's size. A shard is written to a temporary name and renamed, then its
 entry `<shard>.json` is written; a rerun after an interruption skips every
 shard that has its entry. Records hold the tokenizer's raw ids (no BOS/EOS:
 the pipelines add the special ids when they read), as `tf.train.Example`s
-with int64 lists `source`/`target` (translation) or `ids` (LM).
+whose bytes features `source`/`target` (translation) or `ids` (LM) hold
+little-endian int32 ids.
 
 Lines are parsed as the streaming pipelines parse them
 (`keras_lm.data.sources`), so shards give exactly the ids of in-graph
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from keras_lm.data import sources
@@ -178,14 +180,21 @@ def shard_chunks(source, kind, tokenizer, shuffle, seed, input_context):
     )
     dataset = sources.with_file_sharding(dataset)
     names = FEATURES[kind]
-    spec = {name: tf.io.RaggedFeature(tf.int64) for name in names}
+    spec = {name: tf.io.FixedLenFeature([], tf.string) for name in names}
 
     def parse(records):
         features = tf.io.parse_example(records, spec)
-        ids = tuple(tf.cast(features[name], tf.int32) for name in names)
+        ids = tuple(_ragged_ids(features[name]) for name in names)
         return ids if len(ids) > 1 else ids[0]
 
     return dataset.batch(sources.CHUNK).map(parse, num_parallel_calls=AUTOTUNE)
+
+
+def _ragged_ids(raw):
+    """Ragged int32 `[N, None]` from N strings of little-endian int32 ids,
+    decoded in one call over the joined chunk."""
+    values = tf.io.decode_raw(tf.strings.reduce_join(raw), tf.int32)
+    return tf.RaggedTensor.from_row_lengths(values, tf.strings.length(raw) // 4)
 
 
 def document_counts(source, special_ids, tokenizer, input_context=None):
@@ -314,8 +323,12 @@ def _strip_ascii(text):
 
 
 def _example(names, row):
+    # Raw little-endian int32: decoding a chunk is one memcpy, several times
+    # faster than parsing int64 lists.
     feature = {
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=ids))
+        name: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[np.asarray(ids, "<i4").tobytes()])
+        )
         for name, ids in zip(names, row)
     }
     # Deterministic: map fields in key order, so a shard's bytes do not

@@ -3,6 +3,7 @@
 from keras_lm.data.gettext_corpus import load_gettext_pairs
 from keras_lm.data.lm_dataset import PackingReport, make_lm_dataset
 from keras_lm.data.report import CorpusReport
+from keras_lm.data.sampling import sample_texts
 from keras_lm.data.shards import load_manifest, prepare_shards, verify_shards
 from keras_lm.data.sources import tfds_text
 from keras_lm.data.splits import split_pairs
@@ -27,6 +28,7 @@ __all__ = [
     "make_translation_dataset",
     "padding_fraction",
     "prepare_shards",
+    "sample_texts",
     "split_pairs",
     "tfds_text",
     "token_batch_shapes",

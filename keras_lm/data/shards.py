@@ -278,7 +278,7 @@ def _parsed_chunks(path, kind, on_bad_line, skipped):
     chunk = []
     with opener(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
-            row, reason = _parse_line(raw, kind)
+            row, reason = parse_line(raw, kind)
             if reason is not None:
                 if on_bad_line == "error":
                     raise ValueError(
@@ -297,7 +297,7 @@ def _parsed_chunks(path, kind, on_bad_line, skipped):
         yield chunk
 
 
-def _parse_line(raw, kind):
+def parse_line(raw, kind):
     """`(row, None)`, `(None, None)` for a blank line, or `(None, reason)`."""
     line = raw.strip()
     if not line:

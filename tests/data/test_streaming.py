@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 from corpus_helpers import batches, make_pairs, write_lines, write_tsv
 
 import keras_lm
-from keras_lm.data import make_lm_dataset, make_translation_dataset
+from keras_lm.data import make_lm_dataset, make_translation_dataset, sample_texts
 from keras_lm.tokenizers import SentencePieceTokenizer, train_sentencepiece
 
 PAIRS = make_pairs(90, seed=3)
@@ -178,3 +178,19 @@ def test_tfds_wmt14_by_name_trains_through_the_stream(tokenizer):
         )
     assert inputs["encoder_token_ids"].shape == (4, 32)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_tokenizer_sample_is_bounded_uniform_and_repeatable(tmp_path):
+    pairs = [(f"english {i}", f"french {i}") for i in range(3000)]
+    write_tsv(tmp_path / "a.tsv", pairs[:1000])
+    write_tsv(tmp_path / "b.tsv.gz", pairs[1000:])
+    (tmp_path / "c.tsv").write_bytes(b"no tab\n")
+    texts = sample_texts(str(tmp_path / "*.tsv*"), max_texts=200, seed=1)
+    assert len(texts) == 400  # both sides of 200 lines
+    assert texts == sample_texts(str(tmp_path / "*.tsv*"), max_texts=200, seed=1)
+    numbers = [int(text.split()[1]) for text in texts[::2]]
+    assert numbers == sorted(numbers)  # corpus order
+    assert min(numbers) < 500 and max(numbers) > 2500  # drawn from everywhere
+    assert texts[1::2] == [f"french {n}" for n in numbers]
+    proto = train_sentencepiece(texts, vocab_size=30)
+    assert SentencePieceTokenizer(proto=proto).vocabulary_size() == 30

@@ -4,7 +4,7 @@ import gzip
 import logging
 import random
 
-from keras_lm.data.shards import parse_line
+from keras_lm.data.prepare import parse_line
 from keras_lm.data.sources import expand_files
 
 logger = logging.getLogger("keras_lm.data")

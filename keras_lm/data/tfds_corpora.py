@@ -146,9 +146,15 @@ def tfds_text(
         shuffle_files=shuffle_files,
         read_config=tfds.ReadConfig(input_context=input_context),
     )
-    if text_feature is not None:
-        return dataset.map(lambda example: example[text_feature])
     spec = dataset.element_spec
+    if text_feature is not None:
+        if text_feature not in spec:
+            raise ValueError(
+                f"{name} has no feature '{text_feature}' (features: "
+                f"{sorted(spec)}). Pass text_feature= naming its text, e.g. via "
+                "tfds_text(...) to make_lm_dataset."
+            )
+        return dataset.map(lambda example: example[text_feature])
     if "translations" in spec:
         return (
             dataset.map(
@@ -176,6 +182,6 @@ def _pick_languages(translations, source_language, target_language):
     is_source = tf.equal(languages, source_language)
     is_target = tf.equal(languages, target_language)
     found = tf.reduce_any(is_source) & tf.reduce_any(is_target)
-    source = tf.reduce_join(tf.boolean_mask(texts, is_source)[:1])
-    target = tf.reduce_join(tf.boolean_mask(texts, is_target)[:1])
+    source = tf.strings.reduce_join(tf.boolean_mask(texts, is_source)[:1])
+    target = tf.strings.reduce_join(tf.boolean_mask(texts, is_target)[:1])
     return source, target, found

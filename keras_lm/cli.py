@@ -3,6 +3,7 @@
     keras-lm translate --model exports/en_fr "Open the file" "Save changes?"
     echo "Quit the program" | keras-lm translate --model exports/en_fr
     keras-lm generate --model exports/lm --top-p 0.9 --seed 1 "Returns the"
+    keras-lm prepare --tokenizer spm.model --output shards/wmt "wmt/*.tsv.gz"
 
 Only TensorFlow and tensorflow_text are needed to run an export.
 """
@@ -48,6 +49,25 @@ def _run(args):
         print(text.decode("utf-8"))
 
 
+def _prepare(args):
+    from keras_lm.data import prepare_shards
+
+    manifest = prepare_shards(
+        args.inputs,
+        args.tokenizer,
+        args.output,
+        kind=args.kind,
+        num_workers=args.workers,
+        on_bad_line=args.on_bad_line,
+    )
+    tokens = ", ".join(f"{n} {name}" for name, n in manifest["tokens"].items())
+    skipped = sum(manifest["skipped"].values())
+    print(
+        f"{args.output}: {len(manifest['shards'])} shards, {manifest['records']} "
+        f"records, tokens: {tokens}; {skipped} bad lines skipped"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-lm", description=__doc__.split("\n")[0]
@@ -62,13 +82,24 @@ def build_parser():
     generate.add_argument("--top-p", type=float, default=0.9)
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--greedy", action="store_true", help="greedy decoding")
+    prepare = commands.add_parser(
+        "prepare", help="tokenize text files into TFRecord shards (resumable)"
+    )
+    prepare.add_argument("--tokenizer", required=True, help="SentencePiece .model")
+    prepare.add_argument("--output", required=True, help="directory for the shards")
+    prepare.add_argument("--kind", choices=("translation", "lm"), default="translation")
+    prepare.add_argument("--workers", type=int, default=None, help="processes")
+    prepare.add_argument(
+        "--on-bad-line", choices=("error", "skip"), default="error", dest="on_bad_line"
+    )
+    prepare.add_argument("inputs", nargs="+", help="files or globs (plain or .gz)")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        _run(args)
+        _prepare(args) if args.command == "prepare" else _run(args)
     except (FileNotFoundError, ValueError) as error:
         raise SystemExit(f"keras-lm: {error}") from None
 

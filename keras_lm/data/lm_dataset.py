@@ -16,6 +16,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from keras_lm.data import shards, streaming
+from keras_lm.data.sources import describe, is_streamed
 from keras_lm.data.validation import check_positive_int, check_special_ids
 from keras_lm.tokenizers.encoding import encode_documents
 from keras_lm.tokenizers.text_source import iter_text_lines
@@ -55,17 +57,26 @@ def make_lm_dataset(
     drop_remainder=True,
     seed=None,
     return_report=False,
+    input_context=None,
+    on_bad_line="error",
 ):
     """Builds `({"token_ids"}, labels, sample_weight)` batches for `model.fit`.
 
-    The token stream is built once, in memory, when this is called (about 4
-    bytes per token), so epochs only shuffle and batch. Windows are fixed
-    length, so with `drop_remainder=True` every shape is static.
+    Documents given as a list of strings become one token stream in memory
+    when this is called (about 4 bytes per token), so epochs only shuffle
+    and batch. Files, TFDS datasets, `tf.data.Dataset`s and prepared shards
+    are streamed instead: read, tokenized and packed inside `tf.data`, each
+    epoch anew, with memory bounded by the buffers. Both cut the same
+    windows. Windows are fixed length, so with `drop_remainder=True` every
+    shape is static.
 
     Args:
-        texts_or_files: documents as an iterable of `str`, or text files (a
-            path, or an iterable of `pathlib.Path`) with one document per
-            line. Empty documents are skipped.
+        texts_or_files: documents as a list (or iterable) of `str`, kept in
+            memory; or, streamed: text files with one document per line (a
+            path, a glob or a list of `pathlib.Path`, plain or `.gz`), a TFDS
+            name (its `"text"` feature), a `tf.data.Dataset` of strings, or
+            the directory of shards from `prepare_shards(kind="lm")`. Empty
+            documents are skipped.
         tokenizer: a `keras_lm.tokenizers.SentencePieceTokenizer` with an
             EOS id.
         sequence_length: int, tokens per example (T).
@@ -74,7 +85,14 @@ def make_lm_dataset(
         shuffle_buffer: int, size of the shuffle buffer.
         drop_remainder: whether to drop the last partial batch.
         seed: optional int seed for the shuffle.
-        return_report: if True, also return a `PackingReport`.
+        return_report: if True, also return a `PackingReport`. For a stream
+            this costs one pass over the corpus (free for prepared shards,
+            whose manifest holds the counts).
+        input_context: optional `tf.distribute.InputContext`: a streamed
+            corpus is split by files between input pipelines (workers).
+        on_bad_line: for streamed text, `"error"` raises on a line that is
+            not valid UTF-8, naming file and line; `"skip"` drops each such
+            line and reports it on stderr.
 
     Returns:
         A `tf.data.Dataset` of `({"token_ids": int32 [B, T]}, labels int32
@@ -89,6 +107,21 @@ def make_lm_dataset(
     check_positive_int("batch_size", batch_size)
     check_positive_int("shuffle_buffer", shuffle_buffer)
     special_ids = check_special_ids(tokenizer, needs=("eos_id",))
+    if is_streamed(texts_or_files):
+        return _streamed(
+            texts_or_files,
+            tokenizer,
+            special_ids,
+            sequence_length,
+            batch_size,
+            shuffle,
+            shuffle_buffer,
+            drop_remainder,
+            seed,
+            return_report,
+            input_context,
+            on_bad_line,
+        )
     stream, documents = _token_stream(texts_or_files, tokenizer, special_ids)
     blocks = (stream.size - 1) // sequence_length
     if blocks < 1 or (drop_remainder and blocks < batch_size):
@@ -101,12 +134,8 @@ def make_lm_dataset(
         )
     starts = np.arange(blocks)[:, None] * sequence_length
     windows = stream[starts + np.arange(sequence_length + 1)]  # [N, T + 1]
-    report = PackingReport(
-        documents=documents,
-        tokens=int(stream.size),
-        blocks=int(blocks),
-        dropped_tokens=int(stream.size - 1 - blocks * sequence_length),
-        blocks_dropped_per_epoch=int(blocks % batch_size) if drop_remainder else 0,
+    report = _report(
+        documents, int(stream.size), sequence_length, batch_size, drop_remainder
     )
 
     dataset = tf.data.Dataset.from_tensor_slices(windows)
@@ -116,6 +145,66 @@ def make_lm_dataset(
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
     dataset = dataset.prefetch(AUTOTUNE)
     return (dataset, report) if return_report else dataset
+
+
+def _streamed(
+    source,
+    tokenizer,
+    special_ids,
+    sequence_length,
+    batch_size,
+    shuffle,
+    shuffle_buffer,
+    drop_remainder,
+    seed,
+    return_report,
+    input_context,
+    on_bad_line,
+):
+    def documents():
+        return streaming.document_ids(
+            source, tokenizer, shuffle, seed, input_context, on_bad_line
+        )
+
+    windows = streaming.pack_windows(documents(), special_ids, sequence_length)
+    needed = batch_size if drop_remainder else 1
+    # Reading one batch's windows costs about one chunk of documents, not a
+    # pass over the corpus.
+    found = sum(1 for _ in windows.take(needed))
+    if found < needed:
+        raise ValueError(
+            f"{describe(source)} gives {found} windows of sequence_length + 1 = "
+            f"{sequence_length + 1} tokens, not enough for one batch of "
+            f"batch_size={batch_size} (or no non-empty document). Pass more "
+            "text, or lower sequence_length or batch_size."
+        )
+    dataset = windows
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.prefetch(AUTOTUNE)
+    if not return_report:
+        return dataset
+    if shards.is_shard_source(source):
+        count, tokens = shards.document_counts(
+            source, special_ids, tokenizer, input_context
+        )
+    else:
+        count, tokens = streaming.count_documents(documents(), special_ids)
+    report = _report(count, tokens, sequence_length, batch_size, drop_remainder)
+    return dataset, report
+
+
+def _report(documents, tokens, sequence_length, batch_size, drop_remainder):
+    blocks = max((tokens - 1) // sequence_length, 0)
+    return PackingReport(
+        documents=documents,
+        tokens=tokens,
+        blocks=blocks,
+        dropped_tokens=tokens - 1 - blocks * sequence_length,
+        blocks_dropped_per_epoch=blocks % batch_size if drop_remainder else 0,
+    )
 
 
 def _token_stream(texts_or_files, tokenizer, special_ids):

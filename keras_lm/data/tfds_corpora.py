@@ -1,5 +1,6 @@
-"""Parallel corpora from TensorFlow Datasets, as (source, target) strings."""
+"""Corpora from TensorFlow Datasets: (source, target) string lists, or streamed."""
 
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_lm.data.report import CorpusReport
@@ -98,3 +99,89 @@ def _pair(example, source_language, target_language, name):
         f"('{source_language}', '{target_language}') nor 'translations'. Pass "
         "source_language= and target_language= that match its features."
     )
+
+
+def tfds_text(
+    name,
+    split="train",
+    data_dir=None,
+    source_language="en",
+    target_language="fr",
+    text_feature=None,
+    input_context=None,
+    shuffle_files=False,
+):
+    """A TFDS dataset streamed as strings, without loading it into memory.
+
+    Translation datasets (one feature per language, as
+    `wmt14_translate/fr-en`, or `TranslationVariableLanguages`, as
+    `ted_multi_translate`) give `(source, target)` pairs in that order (read by
+    language key, never by position); examples lacking a language are
+    dropped. With `text_feature`, the dataset gives that string feature
+    instead (documents for `make_lm_dataset`).
+
+    Args:
+        name: TFDS name, e.g. `"wmt14_translate/fr-en"`.
+        split: TFDS split string.
+        data_dir: where TFDS data lives (TFDS default if None).
+        source_language: language code of the first element of each pair.
+        target_language: language code of the second.
+        text_feature: name of a string feature to read as documents.
+        input_context: optional `tf.distribute.InputContext`: each input
+            pipeline reads its own files.
+        shuffle_files: whether TFDS shuffles its files.
+
+    Returns:
+        A `tf.data.Dataset` of `(source, target)` string pairs, or of strings.
+
+    Example:
+    >>> pairs = tfds_text("wmt14_translate/fr-en", split="train")
+    >>> dataset = make_translation_dataset(pairs, tokenizer, batch_size=None,
+    ...                                    max_tokens=8192)
+    """
+    dataset = tfds.load(
+        name,
+        split=split,
+        data_dir=data_dir,
+        shuffle_files=shuffle_files,
+        read_config=tfds.ReadConfig(input_context=input_context),
+    )
+    spec = dataset.element_spec
+    if text_feature is not None:
+        if text_feature not in spec:
+            raise ValueError(
+                f"{name} has no feature '{text_feature}' (features: "
+                f"{sorted(spec)}). Pass text_feature= naming its text, e.g. via "
+                "tfds_text(...) to make_lm_dataset."
+            )
+        return dataset.map(lambda example: example[text_feature])
+    if "translations" in spec:
+        return (
+            dataset.map(
+                lambda example: _pick_languages(
+                    example["translations"], source_language, target_language
+                )
+            )
+            .filter(lambda source, target, found: found)
+            .map(lambda source, target, found: (source, target))
+        )
+    if source_language in spec and target_language in spec:
+        return dataset.map(
+            lambda example: (example[source_language], example[target_language])
+        )
+    raise ValueError(
+        f"{name} has features {sorted(spec)}, neither one per language "
+        f"('{source_language}', '{target_language}') nor 'translations'. Pass "
+        "source_language= and target_language= that match its features, or "
+        "text_feature= to read documents."
+    )
+
+
+def _pick_languages(translations, source_language, target_language):
+    languages, texts = translations["language"], translations["translation"]
+    is_source = tf.equal(languages, source_language)
+    is_target = tf.equal(languages, target_language)
+    found = tf.reduce_any(is_source) & tf.reduce_any(is_target)
+    source = tf.strings.reduce_join(tf.boolean_mask(texts, is_source)[:1])
+    target = tf.strings.reduce_join(tf.boolean_mask(texts, is_target)[:1])
+    return source, target, found

@@ -15,6 +15,14 @@ positions and 0.0 on padding.
 
 import tensorflow as tf
 
+from keras_lm.data import streaming
+from keras_lm.data.sources import describe, is_streamed
+from keras_lm.data.token_batching import (
+    bucket_by_tokens,
+    check_batching,
+    longest_side,
+    token_batch_shapes,
+)
 from keras_lm.data.validation import check_positive_int, check_special_ids
 from keras_lm.tokenizers.encoding import encode_sources, encode_targets
 
@@ -34,11 +42,28 @@ def make_translation_dataset(
     truncate=True,
     cache=True,
     seed=None,
+    max_tokens=None,
+    input_context=None,
+    on_bad_line="error",
 ):
     """Builds `(inputs, labels, sample_weight)` batches for `model.fit`.
 
     Tokenization runs in graph, once per pair, before the cache; after it
     come shuffle -> batch -> prefetch, so each epoch sees a fresh order.
+
+    `pairs` may also be a corpus too large for memory, streamed inside
+    `tf.data` (`keras_lm.data.sources`): TSV files (a path, a glob or a list
+    of `pathlib.Path`, plain or `.gz`), a TFDS name, a `tf.data.Dataset` of
+    `(source, target)` strings or TSV lines, or the directory of shards
+    written by `prepare_shards` / `keras-lm prepare`. A stream is tokenized
+    in chunks and never cached in memory; memory stays bounded by the
+    shuffle buffer whatever the corpus size.
+
+    With `max_tokens`, batches are formed by a token budget instead of a
+    pair count (as fairseq and OpenNMT-tf do): each bucket of padded length
+    L holds `max_tokens // L` pairs, so a batch never has more than
+    `max_tokens` positions per side, and the number of batch shapes (so of
+    XLA programs) is the number of buckets (`token_batch_shapes`).
 
     With `static_shapes=False` (default), pairs of similar length are
     batched together (`bucket_by_sequence_length`) and each batch is padded
@@ -67,8 +92,19 @@ def make_translation_dataset(
             keep their EOS, targets lose their EOS label); if False, drop
             pairs with either side too long.
         cache: whether to keep tokenized pairs in memory after the first
-            epoch.
+            epoch (in-memory pairs only; a stream is never cached).
         seed: optional int seed for the shuffle.
+        max_tokens: optional int token budget per batch (instead of
+            `batch_size`, which must then be None); needs `max_tokens >=
+            max_length`. `drop_remainder` defaults to True with it, so the
+            shapes are exactly `token_batch_shapes(...)`.
+        input_context: optional `tf.distribute.InputContext`: a streamed
+            corpus is split by files between input pipelines (workers).
+            Without it, datasets of files carry `AutoShardPolicy.FILE`, so
+            `strategy.experimental_distribute_dataset` shards by file.
+        on_bad_line: for streamed text, `"error"` raises on a line that is
+            not UTF-8, has no tab or an empty side, naming file and line;
+            `"skip"` drops each such line and reports it on stderr.
 
     Returns:
         A `tf.data.Dataset` of `(inputs, labels, sample_weight)` with
@@ -80,12 +116,12 @@ def make_translation_dataset(
     >>> dataset = make_translation_dataset(pairs, tokenizer, batch_size=64)
     >>> model.fit(dataset, epochs=10)
     """
-    check_positive_int("batch_size", batch_size)
+    check_batching(batch_size, max_tokens, max_length, static_shapes)
     check_positive_int("max_length", max_length, minimum=2)
     check_positive_int("shuffle_buffer", shuffle_buffer)
     special_ids = check_special_ids(tokenizer, needs=("pad_id", "eos_id", "start_id"))
     if drop_remainder is None:
-        drop_remainder = static_shapes
+        drop_remainder = static_shapes or max_tokens is not None
     if static_shapes and not drop_remainder:
         raise ValueError(
             "static_shapes=True needs drop_remainder=True: a partial last batch "
@@ -97,15 +133,40 @@ def make_translation_dataset(
             "which pads every batch to max_length. Received: "
             f"bucket_boundaries={bucket_boundaries!r}"
         )
+    if bucket_boundaries is None:
+        bucket_boundaries = default_bucket_boundaries(max_length)
+    _check_boundaries(bucket_boundaries)
+    batching = dict(
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        max_length=max_length,
+        static_shapes=static_shapes,
+        boundaries=bucket_boundaries,
+        drop_remainder=drop_remainder,
+        pad_id=special_ids.pad_id,
+    )
+    if is_streamed(pairs):
+        examples = streaming.encode_pairs(
+            streaming.translation_ids(
+                pairs, tokenizer, shuffle, seed, input_context, on_bad_line
+            ),
+            special_ids,
+            max_length,
+            truncate,
+        )
+        _check_not_empty(examples, pairs)
+        if shuffle:
+            examples = examples.shuffle(shuffle_buffer, seed=seed)
+        dataset = _batch(examples, **batching)
+        dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
+        return dataset.prefetch(AUTOTUNE)
+
     sources, targets = _unzip(pairs)
     if static_shapes and len(sources) < batch_size:
         raise ValueError(
             f"Only {len(sources)} pairs for batch_size={batch_size} with "
             "static_shapes=True: no full batch can be made. Lower batch_size."
         )
-    if bucket_boundaries is None:
-        bucket_boundaries = default_bucket_boundaries(max_length)
-    _check_boundaries(bucket_boundaries)
 
     dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
     dataset = dataset.map(
@@ -126,15 +187,7 @@ def make_translation_dataset(
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    dataset = _batch(
-        dataset,
-        batch_size=batch_size,
-        max_length=max_length,
-        static_shapes=static_shapes,
-        boundaries=bucket_boundaries,
-        drop_remainder=drop_remainder,
-        pad_id=special_ids.pad_id,
-    )
+    dataset = _batch(dataset, **batching)
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
@@ -201,9 +254,19 @@ def _encoder(special_ids, max_length):
 
 
 def _batch(
-    dataset, batch_size, max_length, static_shapes, boundaries, drop_remainder, pad_id
+    dataset,
+    batch_size,
+    max_tokens,
+    max_length,
+    static_shapes,
+    boundaries,
+    drop_remainder,
+    pad_id,
 ):
     padding_values = (pad_id, pad_id, pad_id, 0.0)
+    if max_tokens is not None:
+        shapes = token_batch_shapes(max_length, max_tokens, boundaries)
+        return bucket_by_tokens(dataset, shapes, padding_values, drop_remainder)
     if static_shapes:
         return dataset.padded_batch(
             batch_size,
@@ -221,9 +284,7 @@ def _batch(
     # The last edge is max_length + 1 so every sequence has a closed bucket.
     edges = [b for b in boundaries if b <= max_length] + [max_length + 1]
     return dataset.bucket_by_sequence_length(
-        element_length_func=lambda encoder, decoder, labels, weights: tf.maximum(
-            tf.size(encoder), tf.size(decoder)
-        ),
+        element_length_func=longest_side,
         bucket_boundaries=edges,
         bucket_batch_sizes=[batch_size] * (len(edges) + 1),
         padding_values=padding_values,
@@ -235,3 +296,13 @@ def _batch(
 def _to_model_inputs(encoder, decoder, labels, weights):
     inputs = {"encoder_token_ids": encoder, "decoder_token_ids": decoder}
     return inputs, labels, weights
+
+
+def _check_not_empty(examples, pairs):
+    # One pair is enough to know the stream is not empty; reading it costs
+    # one chunk, not a pass over the corpus.
+    if not any(True for _ in examples.take(1)):
+        raise ValueError(
+            f"{describe(pairs)} gave no pair to train on. Check the path or the "
+            "split, and that lines are 'source<TAB>target'."
+        )

@@ -38,3 +38,39 @@ def make_pairs(count, seed=0, max_words=12):
         words = [rng.choice(_WORDS) for _ in range(length)]
         pairs.append((" ".join(w[0] for w in words), " ".join(w[1] for w in words)))
     return pairs
+
+
+def write_tsv(path, pairs):
+    """Writes pairs as `source<TAB>target` lines, gzip if the name ends .gz."""
+    import gzip
+
+    text = "".join(f"{source}\t{target}\n" for source, target in pairs)
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        pathlib.Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
+def write_lines(path, lines):
+    """Writes one document per line, gzip if the name ends .gz."""
+    import gzip
+
+    text = "".join(f"{line}\n" for line in lines)
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        pathlib.Path(path).write_text(text, encoding="utf-8")
+    return path
+
+
+def batches(dataset):
+    """Every batch of a dataset as nested numpy arrays, for exact comparison."""
+    import tensorflow as tf
+
+    return [
+        tf.nest.map_structure(lambda x: x.tolist(), b)
+        for b in dataset.as_numpy_iterator()
+    ]

@@ -87,3 +87,21 @@ def test_unknown_language_names_features():
 def test_bad_max_examples():
     with pytest.raises(ValueError, match="max_examples=0"):
         load_tfds_pairs(max_examples=0)
+
+
+def test_streamed_tfds_picks_languages_by_name_in_graph():
+    from keras_lm.data import tfds_text
+
+    with tfds.testing.mock_data(as_dataset_fn=_wmt_examples):
+        pairs = tfds_text("wmt14_translate/fr-en", split="train")
+        with pytest.raises(ValueError, match="no feature 'text'"):
+            tfds_text("wmt14_translate/fr-en", text_feature="text")
+    assert [(s.decode(), t.decode()) for s, t in pairs.as_numpy_iterator()] == [
+        (f"english {i}", f"français {i}") for i in range(3)
+    ]
+    with tfds.testing.mock_data(as_dataset_fn=_ted_examples):
+        pairs = tfds_text("ted_multi_translate", split="validation")
+    assert [(s.decode(), t.decode()) for s, t in pairs.as_numpy_iterator()] == [
+        ("english 0", "français 0"),
+        ("english 2", "français 2"),
+    ]

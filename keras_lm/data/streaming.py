@@ -16,6 +16,7 @@ from keras_lm.tokenizers.encoding import (
     encode_documents,
     encode_sources,
     encode_targets,
+    target_tokenize,
 )
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -30,8 +31,9 @@ def translation_ids(source, tokenizer, shuffle, seed, input_context, on_bad_line
     text = sources.text_chunks(
         source, "translation", shuffle, seed, input_context, on_bad_line
     )
+    tokenize_target = target_tokenize(tokenizer)
     return text.map(
-        lambda src, tgt: (tokenizer.tokenize(src), tokenizer.tokenize(tgt)),
+        lambda src, tgt: (tokenizer.tokenize(src), tokenize_target(tgt)),
         num_parallel_calls=AUTOTUNE,
     )
 

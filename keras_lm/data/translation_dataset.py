@@ -24,7 +24,11 @@ from keras_lm.data.token_batching import (
     token_batch_shapes,
 )
 from keras_lm.data.validation import check_positive_int, check_special_ids
-from keras_lm.tokenizers.encoding import encode_sources, encode_targets
+from keras_lm.tokenizers.encoding import (
+    encode_sources,
+    encode_targets,
+    target_tokenize,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -169,8 +173,9 @@ def make_translation_dataset(
         )
 
     dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
+    tokenize_target = target_tokenize(tokenizer)
     dataset = dataset.map(
-        lambda source, target: (tokenizer.tokenize(source), tokenizer.tokenize(target)),
+        lambda source, target: (tokenizer.tokenize(source), tokenize_target(target)),
         num_parallel_calls=AUTOTUNE,
     )
     if not truncate:

@@ -60,6 +60,13 @@ def encode_documents(ids, special_ids):
     return _concat(parts)
 
 
+def target_tokenize(tokenizer):
+    """The function that splits target text: `tokenizer.tokenize_target`
+    where the tokenizer has one (Marian segments each language with its own
+    SentencePiece model), else `tokenizer.tokenize`."""
+    return getattr(tokenizer, "tokenize_target", tokenizer.tokenize)
+
+
 def _require(special_ids, name):
     value = getattr(special_ids, name)
     if value is None:

@@ -235,3 +235,38 @@ def test_bad_arguments_name_the_value(tokenizer, pairs, kwargs, error, message):
 def test_tokenizer_without_a_pad_id_is_rejected():
     with pytest.raises(ValueError, match="no pad_id"):
         make_translation_dataset([("a", "b")], _NoPadTokenizer(), batch_size=1)
+
+
+class _TargetTokenizer(SentencePieceTokenizer):
+    """Splits targets differently from sources, as Marian's two models do."""
+
+    def tokenize_target(self, text):
+        return self.tokenize(tf.strings.upper(text))
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_targets_use_the_tokenizers_target_split(tokenizer_proto, tmp_path, streamed):
+    tokenizer = _TargetTokenizer(proto=tokenizer_proto)
+    pairs = [("the cat", "le chat"), ("open the file", "ouvrir le fichier")]
+    source = pairs
+    if streamed:
+        source = str(tmp_path / "pairs.tsv")
+        with open(source, "w", encoding="utf-8") as f:
+            f.writelines(f"{en}\t{fr}\n" for en, fr in pairs)
+    dataset = make_translation_dataset(
+        source, tokenizer, batch_size=2, shuffle=False, bucket_boundaries=()
+    )
+    eos = tokenizer.eos_id
+    got = sorted((enc, lab) for enc, _, lab, _, _ in _rows(dataset))
+    expected = sorted(
+        (
+            tuple(_ids(tokenizer, en) + [eos]),
+            tuple(tokenizer.tokenize_target(fr).numpy().tolist() + [eos]),
+        )
+        for en, fr in pairs
+    )
+    # The two splits differ, so the check above can tell them apart.
+    assert tokenizer.tokenize_target("le chat").numpy().tolist() != _ids(
+        tokenizer, "le chat"
+    )
+    assert got == expected

@@ -10,6 +10,7 @@ Notation: D width, N heads, H head size, F feed-forward width, V vocabulary.
 
 import numpy as np
 
+from keras_lm.generation.defaults import from_huggingface_generation_config
 from keras_lm.special_ids import SpecialIds
 
 # transformers' activation names -> keras_lm's; "gelu" there is the exact
@@ -44,7 +45,13 @@ def load(checkpoint):
     special_ids = SpecialIds(
         **dict(special_ids.get_config(), unk_id=tokenizer.special_ids.unk_id)
     )
-    model = TransformerSeq2Seq(**options, special_ids=special_ids)
+    model = TransformerSeq2Seq(
+        **options,
+        special_ids=special_ids,
+        generation_config=from_huggingface_generation_config(
+            checkpoint.generation_config, options["vocabulary_size"]
+        ),
+    )
     set_weights(model, checkpoint)
     check_tokenizer(tokenizer, options["vocabulary_size"], special_ids, checkpoint.path)
     return model, tokenizer

@@ -8,6 +8,7 @@ import math
 import keras
 from keras import ops
 
+from keras_lm.generation.defaults import check_generation_config
 from keras_lm.layers.logit_bias import LogitBias
 from keras_lm.layers.masks import padding_mask
 from keras_lm.layers.position_encoding import LAYOUTS, PositionEncoding
@@ -65,6 +66,10 @@ class TransformerSeq2Seq(TransformerModel):
         special_ids: the vocabulary's `keras_lm.SpecialIds` (or its dict); it
             needs a pad id, an EOS id and a decoder start id (BOS). None for
             keras_lm's default pad 0 / unk 1 / bos 2 / eos 3.
+        generation_config: a dict of `generate()` / `translate_texts()`
+            defaults (e.g. `{"method": "beam", "num_beams": 4}`), as a
+            converted checkpoint's `generation_config.json` sets them;
+            arguments given to `generate()` take precedence.
         **kwargs: base model arguments (`name`, `dtype`, ...).
 
     Example:
@@ -100,6 +105,7 @@ class TransformerSeq2Seq(TransformerModel):
         share_embeddings=True,
         logit_bias=False,
         special_ids=None,
+        generation_config=None,
         **kwargs,
     ):
         common.check_model_arguments(
@@ -118,6 +124,7 @@ class TransformerSeq2Seq(TransformerModel):
         special_ids = special_ids_for(
             special_ids, vocabulary_size, needs=("pad_id", "eos_id", "start_id")
         )
+        generation_config = check_generation_config(generation_config)
         dtype = kwargs.pop("dtype", None)
         rotary = 10000 if position_encoding == "rotary" else None
 

@@ -252,3 +252,53 @@ def test_configs_keras_lm_cannot_build_are_named(marian_dir, change, message):
     (marian_dir / "config.json").write_text(json.dumps(dict(config, **change)))
     with pytest.raises(ValueError, match=message):
         convert.from_huggingface(str(marian_dir))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("length_penalty", [0.6, 1.0])
+def test_generation_config_json_sets_transformers_defaults(
+    tokenizer_dir, tmp_path, length_penalty
+):
+    """An OPUS-MT style generation_config.json (4 beams, padding banned,
+    forced EOS, max_length) makes `generate()` with no options equal
+    transformers' `generate()` with none."""
+    import torch
+
+    path = tmp_path / "marian"
+    hf_model = save_tiny_marian(path, _vocabulary_size(tokenizer_dir))
+    pad = hf_model.config.pad_token_id
+    hf_model.generation_config.update(
+        num_beams=4,
+        length_penalty=length_penalty,
+        bad_words_ids=[[pad]],
+        forced_eos_token_id=0,
+        max_length=9,
+        early_stopping=False,
+    )
+    hf_model.save_pretrained(str(path))
+    copy_tokenizer_files(tokenizer_dir, path)
+    model, tokenizer = convert.from_huggingface(str(path))
+    assert model.generation_config["method"] == "beam"
+    assert model.generation_config["suppress_ids"] == [pad]
+    reloaded = keras_lm.models.TransformerSeq2Seq.from_config(model.get_config())
+    assert reloaded.generation_config == model.generation_config
+
+    special = model.special_ids
+    encoder_ids, _ = _padded_batch(tokenizer, SOURCES, special)
+    # All four beams, best first, so the ranking of different hypotheses is
+    # compared, not only the best one.
+    with torch.no_grad():
+        expected = hf_model.generate(
+            input_ids=torch.tensor(encoder_ids, dtype=torch.long),
+            attention_mask=torch.tensor(encoder_ids != special.pad_id),
+            num_return_sequences=4,
+        ).numpy()
+    ours = model.generate(encoder_ids, num_return_sequences=4)
+    assert ours.shape[0] == expected.shape[0] == 4 * len(SOURCES)
+    assert len({tuple(row) for row in expected[:4].tolist()}) == 4
+    for row_ours, row_theirs in zip(ours, expected):
+        theirs = [int(i) for i in row_theirs]
+        while theirs and theirs[-1] == special.pad_id and len(theirs) > 1:
+            theirs.pop()  # transformers pads finished rows with the pad id
+        assert [int(i) for i in row_ours[: len(theirs)]] == theirs
+        assert all(int(i) == special.fill_id for i in row_ours[len(theirs) :])

@@ -153,7 +153,8 @@ def set_weights(model, checkpoint):
             model.token_embedding.reverse_embeddings,
             tensor("lm_head.weight", (v, d)).T,
         )
-    _assign(model.logit_bias_layer.bias, tensor("final_logits_bias", (1, v))[0])
+    if model.logit_bias_layer is not None:
+        _assign(model.logit_bias_layer.bias, tensor("final_logits_bias", (1, v))[0])
     for stack, blocks in (
         ("encoder", model.encoder_blocks),
         ("decoder", model.decoder_blocks),

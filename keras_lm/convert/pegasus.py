@@ -8,7 +8,11 @@ half of the features, cosines in the second). A model built with keras_lm's
 default interleaved sinusoids is written with its hidden features
 reordered (even ones first, then odd ones): every weight follows, the
 network computes the same function, and transformers' table applies.
-Reading such a directory back gives a `sinusoid_layout="concat"` model.
+`config.json` records the layout and whether the model had a logit bias
+(under `keras_lm`, a key transformers keeps and ignores), so reading the
+directory back undoes the reordering and gives the same model and weights; a
+Pegasus directory from elsewhere reads as a `sinusoid_layout="concat"` model
+with a logit bias.
 
 The tokenizer is written as Marian's files (`source.spm` = `target.spm`,
 `vocab.json` = the SentencePiece ids), which transformers' `MarianTokenizer`
@@ -32,6 +36,9 @@ from keras_lm.special_ids import SpecialIds
 # keras_lm activation -> transformers' name for the same function.
 _ACTIVATION_NAMES = {"relu": "relu", "gelu": "gelu_new", "silu": "swish"}
 _TOKENIZER_FILES = ("source.spm", "target.spm", "vocab.json")
+# Where config.json records what Pegasus has no field for: the sinusoid
+# layout the weights were written from, and whether the model had a logit bias.
+_KERAS_LM_KEY = "keras_lm"
 
 
 def load(checkpoint):
@@ -54,7 +61,15 @@ def load(checkpoint):
         eos_id=marian.single_id(config.get("eos_token_id", 1), "eos_token_id"),
         decoder_start_id=None if start == bos else start,
     )
+    written = config.get(_KERAS_LM_KEY) or {}
+    layout = written.get("sinusoid_layout", "concat")
+    options["sinusoid_layout"] = layout
+    bias = checkpoint.tensor("final_logits_bias")
+    if written.get("logit_bias") is False and not np.any(bias):
+        options["logit_bias"] = False
     model = TransformerSeq2Seq(**options, special_ids=special_ids)
+    if layout == "interleaved":
+        checkpoint = _InOriginalOrder(checkpoint, np.argsort(_feature_order(model)))
     marian.set_weights(model, checkpoint)
     marian.check_tokenizer(
         tokenizer, options["vocabulary_size"], special_ids, checkpoint.path
@@ -140,6 +155,37 @@ def check_fits(model):
         raise ValueError("use_bias=False does not fit transformers' Pegasus.")
 
 
+class _InOriginalOrder:
+    """A checkpoint whose tensors are read with their hidden features put
+    back in keras_lm's order (the inverse of `_feature_order`)."""
+
+    def __init__(self, checkpoint, inverse_order):
+        self._checkpoint = checkpoint
+        self._inverse = inverse_order
+        self.path = checkpoint.path
+
+    def tensor(self, name, shape=None, *alternatives):
+        value = self._checkpoint.tensor(name, shape, *alternatives)
+        axis = _hidden_axis(name)
+        return value if axis is None else np.take(value, self._inverse, axis=axis)
+
+
+def _hidden_axis(name):
+    """The axis of a Pegasus tensor that runs over the residual features D
+    (torch's [out, in] layout), or None."""
+    if name.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight")):
+        return 1
+    if name.endswith(("fc1.weight", "embed_tokens.weight", "shared.weight")):
+        return 1
+    if name == "lm_head.weight":
+        return 1
+    if name.endswith(("out_proj.weight", "fc2.weight", "out_proj.bias", "fc2.bias")):
+        return 0
+    if "layer_norm" in name:
+        return 0
+    return None  # projection biases into heads or F, final_logits_bias
+
+
 def config(model, special_ids):
     """Pegasus `config.json` contents for `model`."""
     start = special_ids.start_id
@@ -168,6 +214,10 @@ def config(model, special_ids):
         "tie_word_embeddings": True,
         "is_encoder_decoder": True,
         "use_cache": True,
+        _KERAS_LM_KEY: {
+            "sinusoid_layout": model.sinusoid_layout,
+            "logit_bias": model.logit_bias,
+        },
     }
 
 

@@ -1,5 +1,8 @@
 """keras_lm TransformerSeq2Seq -> transformers Pegasus -> keras_lm."""
 
+import json
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -138,14 +141,38 @@ def test_reading_back_gives_the_same_model(written):
         keras.ops.convert_to_numpy(model(inputs)),
         atol=1e-5,
     )
-    if layout == "concat":
-        # Nothing to reorder: the weights come back bit for bit.
-        assert again.get_config() == dict(model.get_config(), name=again.name)
-        for ours, theirs in zip(model.weights, again.weights):
-            assert ours.path == theirs.path
-            np.testing.assert_array_equal(
-                keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
-            )
+    # Interleaved models were written with their features reordered; the
+    # reader puts them back: every layout comes back bit for bit.
+    assert again.sinusoid_layout == model.sinusoid_layout
+    assert again.get_config() == dict(model.get_config(), name=again.name)
+    for ours, theirs in zip(model.weights, again.weights):
+        assert ours.path == theirs.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs)
+        )
+
+
+def test_a_pegasus_directory_without_the_layout_key_reads_as_concat(written):
+    """A directory from elsewhere has no keras_lm key: transformers' own
+    (concat) table applies, and the logits still match."""
+    model, tokenizer, path, _ = written
+    config_file = path / "config.json"
+    config = json.loads(config_file.read_text())
+    foreign = path.parent / (path.name + "_foreign")
+    shutil.copytree(path, foreign)
+    del config["keras_lm"]
+    (foreign / "config.json").write_text(json.dumps(config))
+    again, _ = convert.from_huggingface(str(foreign))
+    assert again.sinusoid_layout == "concat" and again.logit_bias
+    inputs = {
+        "encoder_token_ids": _padded_sources(tokenizer),
+        "decoder_token_ids": np.full((3, 4), tokenizer.special_ids.start_id, "int32"),
+    }
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(again(inputs)),
+        keras.ops.convert_to_numpy(model(inputs)),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize(

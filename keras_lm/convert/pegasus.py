@@ -214,6 +214,10 @@ def config(model, special_ids):
         "tie_word_embeddings": True,
         "is_encoder_decoder": True,
         "use_cache": True,
+        # Pre-norm, as CTranslate2's converter reads it (transformers 5's
+        # PegasusConfig no longer sets this attribute, so write it).
+        "normalize_before": True,
+        "normalize_embedding": False,
         _KERAS_LM_KEY: {
             "sinusoid_layout": model.sinusoid_layout,
             "logit_bias": model.logit_bias,

@@ -1,6 +1,7 @@
 """keras_lm TransformerSeq2Seq -> transformers Pegasus -> keras_lm."""
 
 import json
+import os
 import shutil
 
 import keras
@@ -202,3 +203,36 @@ def test_a_model_without_a_writer_is_named(tokenizer_proto, tmp_path):
     tokenizer = SentencePieceTokenizer(tokenizer_proto)
     with pytest.raises(ValueError, match="received a Sequential"):
         convert.to_huggingface(keras.Sequential(), tokenizer, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_ctranslate2_converts_the_directory_and_decodes_the_same(written, tmp_path):
+    """CTranslate2's own converter accepts the written directory; with its
+    decoder start set to keras_lm's start piece, its greedy output is ours."""
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    pytest.importorskip("torch")
+    from ctranslate2.converters import TransformersConverter
+
+    model, tokenizer, path, _ = written
+    output = str(tmp_path / "ct2")
+    TransformersConverter(str(path)).convert(output, force=True)
+    config_file = os.path.join(output, "config.json")
+    with open(config_file) as f:
+        config = json.load(f)
+    special = tokenizer.special_ids
+    config["decoder_start_token"] = tokenizer.id_to_token(special.start_id)
+    with open(config_file, "w") as f:
+        json.dump(config, f)
+
+    rows = encode_sources(tokenizer.tokenize(SOURCES), special, 64).to_list()
+    translator = ctranslate2.Translator(output)
+    results = translator.translate_batch(
+        [[tokenizer.id_to_token(i) for i in row] for row in rows],
+        beam_size=1,
+        max_decoding_length=10,
+    )
+    ours = model.generate(_padded_sources(tokenizer), max_new_tokens=10)
+    for row_ours, result in zip(ours, results):
+        theirs = [tokenizer.token_to_id(piece) for piece in result.hypotheses[0]]
+        assert theirs, "CTranslate2 returned an empty translation"
+        assert list(row_ours[1 : 1 + len(theirs)]) == theirs

@@ -126,6 +126,27 @@ class SpecialIds:
         )
 
 
+class SpecialIdAttributes:
+    """`pad_id`, `unk_id`, `bos_id` and `eos_id` of a tokenizer, read from
+    its `special_ids` (so the two can never disagree)."""
+
+    @property
+    def pad_id(self):
+        return self.special_ids.pad_id
+
+    @property
+    def unk_id(self):
+        return self.special_ids.unk_id
+
+    @property
+    def bos_id(self):
+        return self.special_ids.bos_id
+
+    @property
+    def eos_id(self):
+        return self.special_ids.eos_id
+
+
 def special_ids_of(obj):
     """The `SpecialIds` of a tokenizer or model (anything with `special_ids`)."""
     value = getattr(obj, "special_ids", None)

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_lm.special_ids import SpecialIds
+from keras_lm.special_ids import SpecialIdAttributes, SpecialIds
 from keras_lm.tokenizers.sentencepiece_tokenizer import SentencePieceTokenizer
 
 FILES = ("source.spm", "target.spm", "vocab.json")
@@ -36,7 +36,7 @@ _LANGUAGE_CODE_PREFIX = r"(?s)^>>.*?<<"
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
-class MarianTokenizer(keras.layers.Layer):
+class MarianTokenizer(SpecialIdAttributes, keras.layers.Layer):
     """Strings to Marian ids and back, as transformers' `MarianTokenizer`.
 
     `tokenize` cuts source text with the source SentencePiece model and maps
@@ -172,22 +172,6 @@ class MarianTokenizer(keras.layers.Layer):
             pad_token=token("pad_token", "<pad>"),
             decoder_start_id=decoder_start_id,
         )
-
-    @property
-    def pad_id(self):
-        return self.special_ids.pad_id
-
-    @property
-    def unk_id(self):
-        return self.special_ids.unk_id
-
-    @property
-    def bos_id(self):
-        return self.special_ids.bos_id
-
-    @property
-    def eos_id(self):
-        return self.special_ids.eos_id
 
     @property
     def source_proto(self):

@@ -11,11 +11,11 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from keras_lm.special_ids import SpecialIds
+from keras_lm.special_ids import SpecialIdAttributes, SpecialIds
 
 
 @keras.saving.register_keras_serializable(package="keras_lm")
-class SentencePieceTokenizer(keras.layers.Layer):
+class SentencePieceTokenizer(SpecialIdAttributes, keras.layers.Layer):
     """Strings to int32 ids and back with a SentencePiece model, in graph.
 
     Tokenization runs as TensorFlow ops (`tensorflow_text`), so it works
@@ -105,22 +105,6 @@ class SentencePieceTokenizer(keras.layers.Layer):
             self._sentencepiece.vocab_size()
         except tf.errors.NotFoundError:
             self._sentencepiece = self._make_sentencepiece()
-
-    @property
-    def pad_id(self):
-        return self.special_ids.pad_id
-
-    @property
-    def unk_id(self):
-        return self.special_ids.unk_id
-
-    @property
-    def bos_id(self):
-        return self.special_ids.bos_id
-
-    @property
-    def eos_id(self):
-        return self.special_ids.eos_id
 
     def call(self, inputs):
         return self.tokenize(inputs)

@@ -10,7 +10,6 @@ from scratch on the same fine-tuning budget.
     python -m examples.pretrain_finetune_lm.main
 """
 
-import argparse
 import dataclasses
 import json
 import math
@@ -22,11 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 import keras_lm
+from examples import flags
+from examples.flags import option
 from examples.pretrain_finetune_lm import corpus
-
-
-def option(default, help):  # noqa: A002 - argparse's name
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass
@@ -290,18 +287,7 @@ def sample_text(model, tokenizer, prompt, config):
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for field in dataclasses.fields(Config):
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=field.type,
-            default=field.default,
-            help=field.metadata["help"],
-        )
-    return parser
+    return flags.make_parser(Config, __doc__.split("\n\n")[0])
 
 
 def main(argv=None):

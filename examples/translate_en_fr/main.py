@@ -7,7 +7,6 @@ search -> sacreBLEU / chrF -> SavedModel (strings in, strings out) -> plots.
     python -m examples.translate_en_fr.main --preset tiny --minutes 8
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -16,12 +15,10 @@ import time
 import keras
 
 import keras_lm
+from examples import flags
+from examples.flags import option
 
 DATASETS = "catalog (offline gettext catalogs), wmt14, ted, or tsv:PATH"
-
-
-def _option(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass
@@ -36,33 +33,33 @@ class Config:
     data use `--dropout 0.1`, `--warmup-steps 4000` and a peak near 7e-4.
     """
 
-    dataset: str = _option("catalog", DATASETS)
-    preset: str = _option(
+    dataset: str = option("catalog", DATASETS)
+    preset: str = option(
         "tiny", "model size: tiny, small, transformer_base or transformer_big"
     )
-    output_dir: str = _option("runs/translate_en_fr", "where everything is written")
-    vocab_size: int = _option(8000, "shared English+French SentencePiece pieces")
-    max_length: int = _option(
+    output_dir: str = option("runs/translate_en_fr", "where everything is written")
+    vocab_size: int = option(8000, "shared English+French SentencePiece pieces")
+    max_length: int = option(
         48,
         "longest source or target, in pieces; also where sources are cut "
         "for evaluation and in the export",
     )
-    batch_size: int = _option(64, "sentence pairs per batch")
-    minutes: float = _option(8.0, "training budget in wall-clock minutes")
-    steps: int = _option(0, "> 0: train exactly this many steps (ignores --minutes)")
-    steps_per_epoch: int = _option(200, "steps between validations and checkpoints")
-    learning_rate: float = _option(2e-3, "peak learning rate, reached after warmup")
-    warmup_steps: int = _option(300, "steps of linear warmup")
-    dropout: float = _option(0.0, "dropout rate inside the blocks")
-    label_smoothing: float = _option(0.1, "label smoothing of the loss")
-    num_beams: int = _option(4, "beam width for evaluation and the export")
-    eval_sentences: int = _option(1000, "held-out sentences scored with BLEU/chrF")
-    max_pairs: int = _option(0, "> 0: use only this many pairs (smoke tests)")
-    mixed_precision: bool = _option(False, "train with the mixed_bfloat16 policy")
-    strategy: str = _option(
+    batch_size: int = option(64, "sentence pairs per batch")
+    minutes: float = option(8.0, "training budget in wall-clock minutes")
+    steps: int = option(0, "> 0: train exactly this many steps (ignores --minutes)")
+    steps_per_epoch: int = option(200, "steps between validations and checkpoints")
+    learning_rate: float = option(2e-3, "peak learning rate, reached after warmup")
+    warmup_steps: int = option(300, "steps of linear warmup")
+    dropout: float = option(0.0, "dropout rate inside the blocks")
+    label_smoothing: float = option(0.1, "label smoothing of the loss")
+    num_beams: int = option(4, "beam width for evaluation and the export")
+    eval_sentences: int = option(1000, "held-out sentences scored with BLEU/chrF")
+    max_pairs: int = option(0, "> 0: use only this many pairs (smoke tests)")
+    mixed_precision: bool = option(False, "train with the mixed_bfloat16 policy")
+    strategy: str = option(
         "auto", "auto, tpu, multi_worker, mirrored, one_device or default"
     )
-    seed: int = _option(0, "seed for the split, shuffling and initialisation")
+    seed: int = option(0, "seed for the split, shuffling and initialisation")
 
 
 def load_pairs(dataset, max_pairs=0):
@@ -255,24 +252,7 @@ def plot_one_attention(model, tokenizer, sentence, config):
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type is bool:
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=field.default,
-                help=field.metadata["help"],
-            )
-        else:
-            parser.add_argument(
-                flag,
-                type=field.type,
-                default=field.default,
-                help=field.metadata["help"] + " (default: %(default)s)",
-            )
-    return parser
+    return flags.make_parser(Config, __doc__.split("\n\n")[0])
 
 
 def main(argv=None):

@@ -161,6 +161,18 @@ def _buffer(first_tokens, fill, length):
     return ops.concatenate([first_tokens, rest], axis=1)
 
 
+def _output_kernel(model):
+    """`decode_step`'s extra arguments: the model's output projection,
+    transposed once before the loop, or nothing.
+
+    Models written to the decoding interface without `output_kernel` (see
+    `generate`'s module docstring) decode through their own projection.
+    """
+    get = getattr(model, "output_kernel", None)
+    kernel = None if get is None else get()
+    return () if kernel is None else (kernel,)
+
+
 def _start_lm(model, inputs, fill, beams, length):
     """Buffer [B, L], step function and a cache prefilled up to P - 1."""
     prompts = inputs["token_ids"]
@@ -172,9 +184,10 @@ def _start_lm(model, inputs, fill, beams, length):
     if width > 1:
         _, cache = model.decode_step(prompts[:, : width - 1], cache, 0)
     cache = _repeat_rows(cache, beams)
+    extra = _output_kernel(model)
 
     def step_fn(token_ids, cache, index):
-        logits, cache = model.decode_step(token_ids, cache, index)
+        logits, cache = model.decode_step(token_ids, cache, index, *extra)
         return logits[:, 0], cache
 
     return tokens, step_fn, cache
@@ -190,10 +203,11 @@ def _start_seq2seq(model, inputs, fill, beams, length):
     cache = model.empty_cache(batch * beams, length)
     start = ops.ones((batch, 1), "int32") * inputs["start_id"]
     tokens = _buffer(start, fill, length)  # [B, L]
+    extra = _output_kernel(model)
 
     def step_fn(token_ids, cache, index):
         logits, cache = model.decode_step(
-            token_ids, cache, index, cross_caches, encoder_mask
+            token_ids, cache, index, cross_caches, encoder_mask, *extra
         )
         return logits[:, 0], cache
 

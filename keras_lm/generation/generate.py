@@ -9,7 +9,9 @@ their incremental decoding interface, so any object providing it works:
 `max_sequence_length`, `empty_cache(batch_size, max_length)`,
 `decode_step(token_ids, cache, cache_update_index[, cross_attention_caches,
 encoder_padding_mask])`, and for encoder-decoder models `encode(ids)` and
-`cross_attention_caches(encoder_outputs)`.
+`cross_attention_caches(encoder_outputs)`. A model may also offer
+`output_kernel()`: decoding then computes it once and passes it to every
+`decode_step` as a last argument.
 """
 
 import dataclasses

@@ -176,7 +176,7 @@ class MultiHeadAttention(keras.layers.Layer):
         start = 0 if cache_update_index is None else cache_update_index
         query_length = ops.shape(query)[1]
 
-        if is_self_attention and self._can_fuse_projections():
+        if is_self_attention and self._can_fuse_projections(query):
             q, k, v = self._project_fused(query)
         else:
             q = apply_per_token(self.query_dense, query)  # [B, T, N, H]
@@ -218,8 +218,14 @@ class MultiHeadAttention(keras.layers.Layer):
             return output, scores
         return output
 
-    def _can_fuse_projections(self):
-        # Quantized kernels need their own einsum; plain and LoRA ones fuse.
+    def _can_fuse_projections(self, query):
+        # One decoding step (a static query length of 1) projects separately:
+        # XLA does not hoist the kernels' concatenation out of the decoding
+        # loop, and copying them every step costs more than the fused matmul
+        # saves (BENCHMARKS.md, "Decoding"). Quantized kernels need their own
+        # einsum; plain and LoRA ones fuse.
+        if query.shape[1] == 1:
+            return False
         return all(
             dense.quantization_mode is None
             for dense in (self.query_dense, self.key_dense, self.value_dense)

@@ -52,6 +52,14 @@ class TransformerModel(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    def output_kernel(self):
+        """The tied output projection [D, V] for `decode_step`, or None.
+
+        Decoding computes it once, outside its loop (see
+        `common.output_kernel`).
+        """
+        return common.output_kernel(self.token_embedding)
+
     def generate(self, token_ids, **options):
         """Decode from this model; see `keras_lm.generation.generate`.
 

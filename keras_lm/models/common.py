@@ -247,7 +247,32 @@ def empty_cache(blocks, batch_size, max_length, dtype):
     return tuple(cache)
 
 
-def to_logits(token_embedding, x):
-    logits = token_embedding(x, reverse=True)  # [B, T, V]
+def output_kernel(token_embedding):
+    """The tied output projection [D, V], transposed once, or None.
+
+    A decoding loop computes this before the loop and passes it to every
+    step: XLA on CPU does not hoist the transpose of the embedding table out
+    of a while loop, and multiplying by the transposed table each step costs
+    about 1.6x a plain matmul (measured in BENCHMARKS.md, "Decoding"). None
+    where the layer's own reverse call must run (untied, quantized or
+    soft-capped tables).
+    """
+    if (
+        not token_embedding.tie_weights
+        or token_embedding.quantization_mode is not None
+        or token_embedding.logit_soft_cap is not None
+    ):
+        return None
+    kernel = ops.transpose(ops.convert_to_tensor(token_embedding.embeddings))
+    return ops.cast(kernel, token_embedding.reverse_dtype)
+
+
+def to_logits(token_embedding, x, kernel=None):
+    """[B, T, D] -> float32 logits [B, T, V], through `kernel` when given
+    (from `output_kernel`), else the embedding's reverse call."""
+    if kernel is None:
+        logits = token_embedding(x, reverse=True)  # [B, T, V]
+    else:
+        logits = ops.matmul(ops.cast(x, kernel.dtype), kernel)
     # Keep logits in float32 under mixed precision so the softmax is stable.
     return ops.cast(logits, "float32")

@@ -159,9 +159,10 @@ class TransformerLM(TransformerModel):
             self.blocks, batch_size, max_length, self.compute_dtype
         )
 
-    def decode_step(self, token_ids, cache, cache_update_index):
+    def decode_step(self, token_ids, cache, cache_update_index, output_kernel=None):
         """Run the model on new tokens at `cache_update_index` (prefill or one step).
 
+        `output_kernel` is `self.output_kernel()`, computed once per decode.
         Returns (logits [B, T, V], updated cache).
         """
         x = common.embed(
@@ -184,4 +185,5 @@ class TransformerLM(TransformerModel):
             new_cache.append(layer_cache)
         if self.final_norm is not None:
             x = self.final_norm(x)
-        return common.to_logits(self.token_embedding, x), tuple(new_cache)
+        logits = common.to_logits(self.token_embedding, x, output_kernel)
+        return logits, tuple(new_cache)

@@ -250,8 +250,8 @@ class TransformerSeq2Seq(TransformerModel):
             training,
         )
 
-    def _logits(self, y):
-        logits = common.to_logits(self.token_embedding, y)
+    def _logits(self, y, output_kernel=None):
+        logits = common.to_logits(self.token_embedding, y, output_kernel)
         if self.logit_bias_layer is not None:
             logits = self.logit_bias_layer(logits)
         return logits
@@ -289,9 +289,11 @@ class TransformerSeq2Seq(TransformerModel):
         cache_update_index,
         cross_attention_caches,
         encoder_padding_mask,
+        output_kernel=None,
     ):
         """Run the decoder on new tokens at `cache_update_index`.
 
+        `output_kernel` is `self.output_kernel()`, computed once per decode.
         Returns (logits [B, T, V], updated cache).
         """
         y = self._embed(
@@ -315,7 +317,7 @@ class TransformerSeq2Seq(TransformerModel):
             new_cache.append(layer_cache)
         if self.decoder_norm is not None:
             y = self.decoder_norm(y)
-        return self._logits(y), tuple(new_cache)
+        return self._logits(y, output_kernel), tuple(new_cache)
 
     def cross_attention_scores(self, encoder_token_ids, decoder_token_ids):
         """Last decoder block's cross-attention probabilities [B, N, T, S]."""

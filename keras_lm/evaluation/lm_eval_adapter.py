@@ -238,6 +238,60 @@ class KerasLM(TemplateLM):
         self._encoded = dict(zip(strings, text.tokenize(self.tokenizer, strings)))
 
 
+def evaluate(
+    pretrained,
+    tasks,
+    *,
+    tokenizer=None,
+    model_args=None,
+    include_path=None,
+    include_defaults=True,
+    **options,
+):
+    """`lm_eval.simple_evaluate` of a keras_lm model on harness tasks.
+
+    Args:
+        pretrained: a `KerasLM`, or what its `pretrained` takes (a `.keras`
+            path, a Hugging Face GPT-2 directory or a model object).
+        tasks: task names (or glob patterns, or YAML paths).
+        tokenizer: the tokenizer (object or path), for `pretrained` that
+            needs one.
+        model_args: other `KerasLM` arguments (`add_bos_token`, ...).
+        include_path: a directory (or list) of extra task YAML files.
+        include_defaults: also index lm-eval's own tasks.
+        **options: `simple_evaluate` options (`num_fewshot`, `limit`, ...).
+
+    Returns:
+        lm-eval's results dict.
+
+    Raises:
+        ValueError: for task names no task, group or tag has, naming them
+            with the closest known names.
+    """
+    import difflib
+
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=include_path, include_defaults=include_defaults)
+    tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+    for task in tasks:
+        known = not isinstance(task, str) or os.path.isfile(task)
+        if not known and not manager.match_tasks([task]):
+            close = difflib.get_close_matches(task, manager.all_tasks, n=3)
+            raise ValueError(
+                f"Unknown lm-eval task {task!r}. Closest names: {close or 'none'}. "
+                "Tasks of your own need include_path= (a directory of task YAML)."
+            )
+    if not isinstance(pretrained, KerasLM):
+        pretrained = KerasLM(
+            pretrained=pretrained, tokenizer=tokenizer, **(model_args or {})
+        )
+    return lm_eval.simple_evaluate(
+        model=pretrained, tasks=tasks, task_manager=manager, **options
+    )
+
+
 def load_model(pretrained, tokenizer=None):
     """`(model, tokenizer, is_hugging_face_directory)` from model_args."""
     import keras

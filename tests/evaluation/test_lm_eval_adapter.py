@@ -107,7 +107,8 @@ def test_rolling_loglikelihood_and_generation_match_the_hf_backend(gpt2_dir):
     np.testing.assert_allclose(
         ours.loglikelihood_rolling(rolling),
         theirs.loglikelihood_rolling(rolling),
-        rtol=0,
+        # The hf backend sums each window's ~40 token scores in float32.
+        rtol=1e-6,
         atol=1e-4,
     )
     options = {"until": ["chat", "\n"], "max_gen_toks": 8, "do_sample": False}

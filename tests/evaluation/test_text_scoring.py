@@ -26,6 +26,7 @@ def ids(tokenizer, text):
     return tokenizer.tokenize([text]).to_list()[0]
 
 
+@pytest.mark.slow
 def test_a_context_starts_with_text_start_and_its_trailing_space_moves(tokenizer):
     model = tiny_model(tokenizer)
     start = tokenizer.special_ids.text_start_id
@@ -49,6 +50,7 @@ def test_a_context_starts_with_text_start_and_its_trailing_space_moves(tokenizer
     np.testing.assert_allclose(results[2][0], expected[1][0], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_multiple_choice_picks_the_most_likely_choice_raw_and_per_character(
     tokenizer,
 ):
@@ -82,6 +84,7 @@ def test_multiple_choice_picks_the_most_likely_choice_raw_and_per_character(
     assert multiple_choice(model, tokenizer, worst)["acc"] == 0.0
 
 
+@pytest.mark.slow
 def test_generate_until_cuts_plain_generate_output_at_the_first_stop(tokenizer):
     model = tiny_model(tokenizer)
     contexts = ["the cat", "open the folder", "password"]
@@ -168,3 +171,26 @@ def test_few_shot_examples_are_seeded_and_never_the_query():
         assert len(set(parts[:-1])) == len(POOL) - 1
         assert parts[-1] == "w2 ->"
     assert shots(0, k=0) == ["w2 ->"]
+
+
+@pytest.mark.slow
+def test_importing_evaluation_imports_neither_lm_eval_nor_transformers():
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        "import sys, keras_lm.evaluation as e; e.loglikelihood_ids; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'lm_eval', 'transformers', 'torch', 'datasets'}))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[]"

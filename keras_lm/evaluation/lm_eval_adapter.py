@@ -29,6 +29,8 @@ model_args:
     max_length: the window; defaults to the model's `max_sequence_length`.
     max_gen_toks: most new tokens of `generate_until` requests (256).
     batch_size: rows per forward pass ("auto" means 32).
+    device, max_batch_size: lm-eval's command line passes them; keras_lm
+        runs on Keras' default device and uses `batch_size`.
 
 Requests are tokenized and split as lm-eval's `TemplateLM` does for causal
 models (the same class its `hf` backend builds on), and scored by
@@ -90,8 +92,8 @@ class KerasLM(TemplateLM):
         self._max_gen_toks = int(max_gen_toks)
         self._batch_size = _batch_size(batch_size)
         self._encoded = {}
-        if device not in (None, "", "cpu") and not str(device).startswith("cuda"):
-            logger.info("keras_lm runs on Keras' default device; device=%s", device)
+        if device:
+            logger.info("keras_lm runs on Keras' default device (device=%s)", device)
 
     @property
     def eot_token_id(self):
@@ -123,7 +125,9 @@ class KerasLM(TemplateLM):
             "model_dtype": str(self.model.dtype_policy.name),
         }
 
-    def tok_encode(self, string, add_special_tokens=None, left_truncate_len=None):
+    def tok_encode(
+        self, string, add_special_tokens=None, left_truncate_len=None, **kwargs
+    ):
         ids = self._encoded.get(string)
         if ids is None:
             ids = text.tokenize(self.tokenizer, [string])[0]

@@ -344,8 +344,10 @@ def plot(results, path):
     for axis, (key, title) in zip(axes, parts):
         part = results[key]
         positions = np.arange(len(part["shots"]))
-        axis.plot(positions, part["accuracy"], marker="o", label="model")
-        if "accuracy_similar_shots" in part:
+        similar = "accuracy_similar_shots" in part
+        label = "model, random shots" if similar else "model"
+        axis.plot(positions, part["accuracy"], marker="o", label=label)
+        if similar:
             axis.plot(
                 positions,
                 part["accuracy_similar_shots"],

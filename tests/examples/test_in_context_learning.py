@@ -87,6 +87,23 @@ def test_translation_items_hold_their_answer_among_distinct_choices():
     ]
 
 
+def test_similar_pairs_rank_by_shared_english_words():
+    train = [
+        ("Close window", "Fermer la fenêtre"),
+        ("Open file", "Ouvrir le fichier"),
+        ("Print", "Imprimer"),
+        ("Open recent file", "Ouvrir un fichier récent"),
+        ("Save", "Enregistrer"),
+    ]
+    index = translation.word_index(train)
+    assert translation.similar_pairs("open FILE now", train, 3, index) == [
+        train[1],
+        train[3],
+        train[0],  # no shared word: filled in catalog order
+    ]
+    assert translation.similar_pairs("Close", train, 1) == [train[0]]
+
+
 @requires_tensorflow
 @pytest.mark.slow
 def test_smoke_run_writes_well_formed_results_and_a_png(tmp_path):

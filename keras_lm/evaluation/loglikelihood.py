@@ -140,10 +140,11 @@ def score_rows(model, rows, batch_size, window, jit_compile=True):
 def _build_scorer(model):
     def score(token_ids, labels):
         logits = ops.cast(model({"token_ids": token_ids}, training=False), "float32")
-        log_probs = ops.log_softmax(logits, axis=-1)  # [B, T, V]
-        label_log_probs = ops.take_along_axis(
-            log_probs, ops.expand_dims(labels, -1), axis=-1
+        # log-softmax at the labels only: no second [B, T, V] tensor.
+        label_logits = ops.take_along_axis(
+            logits, ops.expand_dims(labels, -1), axis=-1
         )[..., 0]  # [B, T]
+        label_log_probs = label_logits - ops.logsumexp(logits, axis=-1)  # [B, T]
         greedy = ops.equal(ops.argmax(logits, axis=-1), labels)  # [B, T]
         return label_log_probs, greedy
 

@@ -22,6 +22,7 @@ def generate_until(
     batch_size=8,
     add_start_token=True,
     max_length=None,
+    jit_compile=True,
 ):
     """Continue each context greedily; return the new text up to a stop string.
 
@@ -41,6 +42,7 @@ def generate_until(
         add_start_token: start each prompt with the start-of-text id.
         max_length: the window (prompt + new tokens); defaults to the
             model's `max_sequence_length`.
+        jit_compile: compile the decoding loop with XLA / jax.jit.
 
     Returns:
         A list of strings, the new text of each context, in order.
@@ -72,13 +74,17 @@ def generate_until(
                 "Use add_start_token=True or give a context."
             )
         prompts.append(ids[-room:])
-    new_ids = _generate(model, prompts, max_new_tokens, batch_size, special_ids, room)
+    new_ids = _generate(
+        model, prompts, max_new_tokens, batch_size, special_ids, room, jit_compile
+    )
     bodies = [p[1:] if add_start_token else p for p in prompts]
     texts = _new_text(tokenizer, bodies, new_ids)
     return [_cut(t, stops) for t in texts]
 
 
-def _generate(model, prompts, max_new_tokens, batch_size, special_ids, room):
+def _generate(
+    model, prompts, max_new_tokens, batch_size, special_ids, room, jit_compile
+):
     """New ids of each prompt (at most `room` ids), up to (without) its EOS."""
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     batch = min(batch_size, _next_power_of_two(len(prompts)))
@@ -103,6 +109,7 @@ def _generate(model, prompts, max_new_tokens, batch_size, special_ids, room):
             method="greedy",
             max_new_tokens=max_new_tokens,
             padding_mask=mask,
+            jit_compile=jit_compile,
         )
         for slot, i in enumerate(chunk):
             new = [int(t) for t in outputs[slot, len(prompts[i]) :][:max_new_tokens]]

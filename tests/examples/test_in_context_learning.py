@@ -104,6 +104,18 @@ def test_similar_pairs_rank_by_shared_english_words():
     assert translation.similar_pairs("Close", train, 1) == [train[0]]
 
 
+def test_bad_shot_flags_are_named():
+    from examples.in_context_learning.main import Config, parse_shots, run_mappings
+
+    assert parse_shots("8, 0,2,2", "shots") == [0, 2, 8]
+    with pytest.raises(ValueError, match="shots='0,two'"):
+        parse_shots("0,two", "shots")
+    with pytest.raises(ValueError, match="translation_shots='-1'"):
+        parse_shots("-1", "translation_shots")
+    with pytest.raises(ValueError, match="shots_per_sequence=4"):
+        run_mappings(Config(shots="0,8", shots_per_sequence=4))
+
+
 @requires_tensorflow
 @pytest.mark.slow
 def test_smoke_run_writes_well_formed_results_and_a_png(tmp_path):
@@ -148,9 +160,14 @@ def test_smoke_run_writes_well_formed_results_and_a_png(tmp_path):
         part = written[name]
         assert part["shots"] == shots
         assert part["chance"] == pytest.approx(chance)
-        assert len(part["accuracy"]) == len(shots)
-        for value in part["accuracy"]:
-            assert 0.0 <= value <= 1.0
+        curves = [key for key in part if key.startswith("accuracy")]
+        assert "accuracy" in curves
+        for key in curves:
+            assert len(part[key]) == len(shots), key
+            for value in part[key]:
+                assert 0.0 <= value <= 1.0, (key, value)
+    if HAS_CATALOGS:
+        assert "accuracy_similar_shots" in written["translation"]
     mapping = written["mappings"]
     # With no shots the query is never in context; with more it can only grow.
     assert mapping["query_in_context"][0] == 0.0

@@ -20,7 +20,11 @@ threads:
     ctranslate2_int8      the same, int8 weights
 
 Each engine is warmed up first on one batch per batch shape (XLA
-compiles there; reported as `warmup_s`), then timed over all sentences once.
+compiles there; reported as `warmup_s`). Then every engine translates every
+batch once, in `--rounds` rounds of interleaved batches with the engine order
+reversed every other round, so load from other processes on this shared
+machine falls on all engines alike; wall and CPU time (all threads) are
+summed per engine, and ratios are given for both.
 Target tokens are the SentencePiece pieces of each engine's output text, so
 every engine is counted the same way. Beam scoring is each engine's own
 default: keras_lm's GNMT length penalty 0.6, transformers' and CTranslate2's
@@ -231,16 +235,36 @@ def _directory_bytes(path):
     )
 
 
-def measure(run, warm_batches, batches, tokenizer, sources, references):
-    import keras_lm
-
+def warm_up(run, warm_batches):
     start = time.perf_counter()
     run(warm_batches)
-    warmup = time.perf_counter() - start
-    cpu0, start = time.process_time(), time.perf_counter()
-    texts = run(batches)
-    wall = time.perf_counter() - start
-    cpu = time.process_time() - cpu0
+    return time.perf_counter() - start
+
+
+def timed_rounds(engines, batches, rounds):
+    """Every engine translates every batch once, in `rounds` rounds of
+    interleaved batches, the engine order reversed every other round
+    (A, B, B, A, ...), so load from other processes falls on all engines
+    alike. Returns {name: (texts by index, wall s, cpu s)}."""
+    totals = {name: [{}, 0.0, 0.0] for name in engines}
+    names = list(engines)
+    for round_index in range(rounds):
+        subset = batches[round_index::rounds]
+        if not subset:
+            continue
+        order = names if round_index % 2 == 0 else names[::-1]
+        for name in order:
+            cpu, start = time.process_time(), time.perf_counter()
+            texts = engines[name](subset)
+            totals[name][1] += time.perf_counter() - start
+            totals[name][2] += time.process_time() - cpu
+            totals[name][0].update(texts)
+    return totals
+
+
+def summarize(texts, wall, cpu, warmup, batches, tokenizer, references):
+    import keras_lm
+
     picked = [i for batch in batches for i in batch]
     hypotheses = [texts[i] for i in picked]
     pieces = int(tokenizer.tokenize(hypotheses).row_lengths().numpy().sum())
@@ -252,9 +276,30 @@ def measure(run, warm_batches, batches, tokenizer, sources, references):
         "seconds": round(wall, 3),
         "cpu_seconds": round(cpu, 3),
         "target_tokens_per_s": round(pieces / wall, 1),
+        "target_tokens_per_cpu_s": round(pieces / cpu, 1) if cpu > 0 else None,
         "warmup_s": round(warmup, 2),
         "bleu": round(score["bleu"], 2),
     }
+
+
+def _ratios(results, key):
+    speed = {name: r[key] for name, r in results.items() if r[key]}
+    ours = {n: v for n, v in speed.items() if n.startswith(("keras_lm", "savedmodel"))}
+    ratios = {}
+    if not ours:
+        return ratios
+    fastest = max(ours, key=ours.get)
+    ratios["keras_lm_fastest"] = fastest
+    for peer in ("transformers", "ctranslate2_float32", "ctranslate2_int8"):
+        if peer in speed:
+            ratios[f"fastest_over_{peer}"] = round(ours[fastest] / speed[peer], 3)
+    if "keras_lm_in_process" in speed:
+        for name in ("savedmodel_translate_xla", "savedmodel_serving_default"):
+            if name in speed:
+                ratios[f"{name}_over_in_process"] = round(
+                    speed[name] / speed["keras_lm_in_process"], 3
+                )
+    return ratios
 
 
 def main(argv=None):
@@ -277,6 +322,9 @@ def main(argv=None):
         help="comma-separated subset of: keras_lm,savedmodel,transformers,ct2",
     )
     parser.add_argument("--seed", type=int, default=0, help="the example's split seed")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved timing rounds"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sentences = 64
@@ -311,11 +359,12 @@ def main(argv=None):
         source_length_offset=OFFSET,
         batch_size=args.batch_size,
     )
-    results, sizes = {}, {}
+    runs, warmups, sizes = {}, {}, {}
 
     def record(name, run):
-        results[name] = measure(run, warm, batches, tokenizer, sources, references)
-        print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+        runs[name] = run
+        warmups[name] = warm_up(run, warm)
+        print(f"{name}: warm-up {warmups[name]:.1f} s", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as work:
         if "keras_lm" in engines:
@@ -365,21 +414,13 @@ def main(argv=None):
                 sizes[name] = size
                 record(name, run)
 
-    speed = {name: r["target_tokens_per_s"] for name, r in results.items()}
-    ours = {n: s for n, s in speed.items() if n.startswith(("keras_lm", "savedmodel"))}
-    ratios = {}
-    if ours:
-        fastest = max(ours, key=ours.get)
-        ratios["keras_lm_fastest"] = fastest
-        for peer in ("transformers", "ctranslate2_float32", "ctranslate2_int8"):
-            if peer in speed:
-                ratios[f"fastest_over_{peer}"] = round(ours[fastest] / speed[peer], 3)
-        if "keras_lm_in_process" in speed:
-            for name in ("savedmodel_translate_xla", "savedmodel_serving_default"):
-                if name in speed:
-                    ratios[f"{name}_over_in_process"] = round(
-                        speed[name] / speed["keras_lm_in_process"], 3
-                    )
+        totals = timed_rounds(runs, batches, args.rounds)
+    results = {
+        name: summarize(texts, wall, cpu, warmups[name], batches, tokenizer, references)
+        for name, (texts, wall, cpu) in totals.items()
+    }
+    for name, result in results.items():
+        print(f"{name}: {result}", file=sys.stderr, flush=True)
     record_out = {
         "benchmark": "serving",
         "machine": machine(),
@@ -395,7 +436,8 @@ def main(argv=None):
         },
         "results": results,
         "size_bytes": sizes,
-        "ratios": ratios,
+        "ratios": _ratios(results, "target_tokens_per_s"),
+        "ratios_per_cpu_s": _ratios(results, "target_tokens_per_cpu_s"),
     }
     print(json.dumps(record_out))
     return record_out

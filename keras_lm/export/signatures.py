@@ -2,11 +2,15 @@
 
 Notation: B batch, S source length, P prompt length, L output length.
 
-Shapes inside are static except B: sources are padded to S, prompts to P, and
-outputs use a buffer of L. With `jit_compile=True`, XLA compiles the decoding
-loop once per batch size, at run time, in the process that loads the export;
-TF1-style loaders (TensorFlow Serving, `saved_model_cli run`) cannot run XLA
-functions that read restored variables, so that is off by default.
+A translator decodes each request in length-sorted chunks (`batching.py`),
+each padded to its own source width with an output buffer sized from it.
+Prompts are padded to P and generators use a buffer of L. XLA, where used,
+compiles the decoding loop once per shape at run time, in the process that
+runs the export. With TensorFlow 2.21 both `tf.saved_model.load` and TF1
+sessions (`saved_model_cli run`) run the XLA functions over the restored
+variables (tests/export/test_export_compiled.py); TensorFlow Serving runs
+XLA on CPU only with `--xla_cpu_compilation_enabled`, so `serving_default`
+stays a plain graph unless `jit_compile=True`.
 """
 
 import tensorflow as tf
@@ -66,7 +70,8 @@ class TranslatorModule(tf.Module):
         width_multiple=16,
     ):
         super().__init__()
-        self.model = model
+        # Only the weights are saved: tracking the Keras model itself would
+        # also save its optimizer's state (twice the weights with Adam).
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
         self._special_ids = check_same_special_ids(tokenizer, model)
@@ -135,7 +140,8 @@ class GeneratorModule(tf.Module):
         self, model, tokenizer, max_new_tokens, max_prompt_length, top_k, jit_compile
     ):
         super().__init__()
-        self.model = model
+        # Only the weights are saved: tracking the Keras model itself would
+        # also save its optimizer's state (twice the weights with Adam).
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
         self._special_ids = check_same_special_ids(tokenizer, model)

@@ -209,3 +209,18 @@ def test_bad_batching_options_are_refused(exported, tmp_path, option, value):
         keras_lm.export.export_translator(
             model, tokenizer, str(tmp_path / "x"), **{option: value}
         )
+
+
+def test_export_saves_the_weights_but_not_the_optimizer(exported, tmp_path):
+    import tensorflow as tf
+
+    model, tokenizer, _ = exported
+    keras_lm.training.compile_model(model, learning_rate=1e-3)
+    model.optimizer.build(model.trainable_variables)  # Adam: 2 slots per weight
+    path = str(tmp_path / "translator")
+    keras_lm.export.export_translator(model, tokenizer, path, xla_signatures=False)
+    saved = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    names = saved.get_variable_to_shape_map()
+    assert not [name for name in names if "optimizer" in name]
+    saved_values = sum(int(np.prod(shape)) for shape in names.values())
+    assert saved_values < 1.5 * model.count_params()

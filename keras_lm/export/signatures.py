@@ -2,20 +2,24 @@
 
 Notation: B batch, S source length, P prompt length, L output length.
 
-Shapes inside are static except B: sources are padded to S, prompts to P, and
-outputs use a buffer of L. With `jit_compile=True`, XLA compiles the decoding
-loop once per batch size, at run time, in the process that loads the export;
-TF1-style loaders (TensorFlow Serving, `saved_model_cli run`) cannot run XLA
-functions that read restored variables, so that is off by default.
+A translator decodes each request in length-sorted chunks (`batching.py`),
+each padded to its own source width with an output buffer sized from it.
+Prompts are padded to P and generators use a buffer of L. XLA, where used,
+compiles the decoding loop once per shape at run time, in the process that
+runs the export. With TensorFlow 2.21 both `tf.saved_model.load` and TF1
+sessions (`saved_model_cli run`) run the XLA functions over the restored
+variables (tests/export/test_export_compiled.py); TensorFlow Serving runs
+XLA on CPU only with `--xla_cpu_compilation_enabled`, so `serving_default`
+stays a plain graph unless `jit_compile=True`.
 """
 
 import tensorflow as tf
 
+from keras_lm.export import batching
 from keras_lm.generation import (
     build_decode_function,
     check_same_special_ids,
     decode_inputs,
-    new_token_limits,
 )
 from keras_lm.tokenizers.encoding import encode_prompts, encode_sources
 
@@ -44,7 +48,13 @@ def _pad_rows(ragged, width, pad_id):
 
 
 class TranslatorModule(tf.Module):
-    """Strings in, translated strings out, with beam search (or greedy)."""
+    """Strings in, translated strings out, with beam search (or greedy).
+
+    Every signature decodes through `batching.ChunkedDecoder` (length-sorted
+    chunks). `translate` / `translate_ids` run the decoding loop as a plain
+    graph, or with XLA when `jit_compile`; `translate_xla` / `translate_xla_ids`
+    always compile it with XLA.
+    """
 
     def __init__(
         self,
@@ -56,62 +66,71 @@ class TranslatorModule(tf.Module):
         source_length_ratio,
         source_length_offset,
         jit_compile,
+        batch_size=32,
+        width_multiple=16,
     ):
         super().__init__()
-        self.model = model
+        # Only the weights are saved: tracking the Keras model itself would
+        # also save its optimizer's state (twice the weights with Adam).
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
         self._special_ids = check_same_special_ids(tokenizer, model)
         self._source_length = int(max_source_length)
         self._output_length = int(model.max_sequence_length)
         self._num_beams = int(num_beams)
-        self._length_penalty = float(length_penalty)
-        self._ratio = float(source_length_ratio)
-        self._offset = float(source_length_offset)
         method = "beam" if num_beams > 1 else "greedy"
-        self._decode = tf.function(
-            build_decode_function(
-                model,
-                method,
-                num_beams,
-                None,
-                False,
-                self._output_length,
-                is_seq2seq=True,
-            ),
-            jit_compile=jit_compile,
-            autograph=False,
+
+        def decode_builder(length):
+            return build_decode_function(
+                model, method, num_beams, None, False, length, is_seq2seq=True
+            )
+
+        chunk = batching.build_chunk_function(
+            decode_builder,
+            self._special_ids,
+            float(source_length_ratio),
+            float(source_length_offset),
+            self._output_length,
+            float(length_penalty),
+            self._num_beams,
         )
 
-    def _target_ids(self, text):
+        def chunked(xla):
+            return batching.ChunkedDecoder(
+                tf.function(chunk, jit_compile=xla, autograph=False),
+                self._special_ids,
+                self._output_length,
+                batch_size,
+                width_multiple,
+                self._source_length,
+            )
+
+        self._decode = chunked(jit_compile)
+        self._decode_xla = chunked(True)
+
+    def _target_ids(self, text, decode):
         sources = encode_sources(
             self.tokenizer.tokenize(text), self._special_ids, self._source_length
         )
-        ids, lengths = _pad_rows(sources, self._source_length, self._special_ids.pad_id)
-        new_tokens = new_token_limits(
-            lengths, self._ratio, self._offset, self._output_length - 1
-        )
-        start = tf.ones_like(lengths)
-        outputs = self._decode(
-            decode_inputs(
-                ids,
-                start,
-                start + new_tokens,
-                self._special_ids,
-                length_penalty=self._length_penalty,
-            )
-        )
-        if self._num_beams > 1:
-            outputs = outputs[0][:, 0]  # best beam, [B, L]
-        return outputs
+        return decode(sources)
 
     @tf.function(input_signature=[TEXT])
     def translate(self, text):
-        return {"translation": self.tokenizer.detokenize(self._target_ids(text))}
+        ids = self._target_ids(text, self._decode)
+        return {"translation": self.tokenizer.detokenize(ids)}
 
     @tf.function(input_signature=[TEXT])
     def translate_ids(self, text):
-        return {"token_ids": self._target_ids(text)}
+        return {"token_ids": self._target_ids(text, self._decode)}
+
+    @tf.function(input_signature=[TEXT])
+    def translate_xla(self, text):
+        ids = self._target_ids(text, self._decode_xla)
+        return {"translation": self.tokenizer.detokenize(ids)}
+
+    @tf.function(input_signature=[TEXT])
+    def translate_xla_ids(self, text):
+        return {"token_ids": self._target_ids(text, self._decode_xla)}
 
 
 class GeneratorModule(tf.Module):
@@ -121,7 +140,8 @@ class GeneratorModule(tf.Module):
         self, model, tokenizer, max_new_tokens, max_prompt_length, top_k, jit_compile
     ):
         super().__init__()
-        self.model = model
+        # Only the weights are saved: tracking the Keras model itself would
+        # also save its optimizer's state (twice the weights with Adam).
         self.model_variables = _tf_variables(model)
         self.tokenizer = _own_tokenizer(tokenizer)
         self._special_ids = check_same_special_ids(tokenizer, model)

@@ -3,6 +3,6 @@ sequence-level knowledge distillation. See docs/compression.md."""
 
 from keras_lm.compression.distill import distill_pairs
 from keras_lm.compression.prune import measure_importance, prune
-from keras_lm.compression.quantize import quantize
+from keras_lm.compression.quantize import quantize, quantize_modes
 
-__all__ = ["distill_pairs", "measure_importance", "prune", "quantize"]
+__all__ = ["distill_pairs", "measure_importance", "prune", "quantize", "quantize_modes"]

@@ -14,9 +14,16 @@ own `quantize()`; norms, biases and position encodings stay float.
   (measured in BENCHMARKS.md, "Compression") at least as fast.
 """
 
+import warnings
+
 import keras
 
 MODES = ("int8", "int8_weight_only")
+
+
+def quantize_modes():
+    """The modes `quantize` accepts."""
+    return MODES
 
 
 def quantize(model, mode="int8"):
@@ -58,11 +65,15 @@ def quantize(model, mode="int8"):
             f"The model is already quantized ({len(already)} layers, e.g. "
             f"{already[0]!r}). Quantize the float model once."
         )
-    if mode == "int8_weight_only":
-        config = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
-        model.quantize(config=config)
-    else:
-        model.quantize("int8")
+    with warnings.catch_warnings():
+        # Keras warns for every layer without weights to quantize (norms,
+        # dropout, position encodings); that is expected here.
+        warnings.filterwarnings("ignore", "Layer .* does not have a `quantize`")
+        if mode == "int8_weight_only":
+            config = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
+            model.quantize(config=config)
+        else:
+            model.quantize("int8")
     return model
 
 

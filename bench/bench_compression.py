@@ -83,7 +83,7 @@ def translate(model, tokenizer, sources, args):
 def size_on_disk(model, directory, name):
     """Bytes of the model's `.keras` file, without optimizer state."""
     path = os.path.join(directory, f"{name}.keras")
-    if model.optimizer is not None:
+    if getattr(model, "optimizer", None) is not None:
         copy = type(model).from_config(model.get_config())
         copy.set_weights(model.get_weights())
         model = copy

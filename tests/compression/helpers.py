@@ -12,17 +12,19 @@ def tiny_seq2seq(seed=0, layers=2, activation="relu", **overrides):
     keras.utils.set_random_seed(seed)
     return keras_lm.models.TransformerSeq2Seq(
         **dict(
-            vocabulary_size=VOCAB,
-            num_encoder_layers=layers,
-            num_decoder_layers=layers,
-            num_heads=2,
-            hidden_dim=16,
-            intermediate_dim=24,
-            max_sequence_length=16,
-            dropout=0.0,
-            activation=activation,
-        ),
-        **overrides,
+            dict(
+                vocabulary_size=VOCAB,
+                num_encoder_layers=layers,
+                num_decoder_layers=layers,
+                num_heads=2,
+                hidden_dim=16,
+                intermediate_dim=24,
+                max_sequence_length=16,
+                dropout=0.0,
+                activation=activation,
+            ),
+            **overrides,
+        )
     )
 
 

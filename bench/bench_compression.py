@@ -106,12 +106,12 @@ def finetune(model, pairs, tokenizer, args):
     return float(history.history["loss"][-1])
 
 
-def quick_teacher(train_pairs, directory):
+def quick_teacher(train_pairs):
     """A tiny model trained a few steps, standing in for a trained one."""
     import keras_lm
 
     proto = keras_lm.tokenizers.train_sentencepiece(
-        [text for pair in train_pairs for text in pair], vocab_size=120
+        [text for pair in train_pairs for text in pair], vocab_size=64
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
     model = keras_lm.models.TransformerSeq2Seq(
@@ -167,14 +167,14 @@ def main(argv=None, pairs=None):
     import keras_lm
 
     keras.utils.set_random_seed(0)
-    train_pairs, test_pairs = load_split(pairs)
-    train_pairs = train_pairs[: args.distill_sources]
+    all_train_pairs, test_pairs = load_split(pairs)
+    train_pairs = all_train_pairs[: args.distill_sources]
     evaluation = test_pairs[: args.sentences]
     sources = [source for source, _ in evaluation]
     references = [target for _, target in evaluation]
     scratch = tempfile.mkdtemp(prefix="bench_compression_")
     if args.quick:
-        teacher, tokenizer = quick_teacher(train_pairs, scratch)
+        teacher, tokenizer = quick_teacher(all_train_pairs[:2000])
         teacher_path = size_on_disk(teacher, scratch, "teacher")[1]
     else:
         teacher_path = os.path.join(args.model_dir, "model.keras")

@@ -15,6 +15,8 @@ Rows:
 - float32: the trained model (`--model-dir`: model.keras + spm_en_fr.model,
   as the example writes them).
 - int8 / int8_weight_only: `keras_lm.compression.quantize(model, mode)`.
+- float32_finetuned: the float32 model fine-tuned exactly as the pruned
+  rows are, their control: the gain or loss of the extra training alone.
 - pruned_ffn50: half the feed-forward units of every block removed
   (`measure_importance` on `--importance-batches` training batches, then
   `prune`), fine-tuned `--finetune-steps` steps on the training references.
@@ -221,6 +223,11 @@ def main(argv=None, pairs=None):
         teacher, importance_data, num_batches=args.importance_batches
     )
     importance_seconds = time.perf_counter() - start
+    # The control for the pruned rows: the same fine-tuning without pruning
+    # (an undertrained teacher gains BLEU from the extra steps alone).
+    control = keras_lm.compression.prune(teacher)
+    loss = finetune(control, train_pairs, tokenizer, args)
+    measure("float32_finetuned", control, finetune_loss=loss)
     for name, options in PRUNED.items():
         pruned = keras_lm.compression.prune(teacher, importance, **options)
         loss = finetune(pruned, train_pairs, tokenizer, args)

@@ -42,6 +42,7 @@ def test_quick_run_measures_every_row_and_prints_one_json_line(capfd):
         "float32",
         "int8",
         "int8_weight_only",
+        "float32_finetuned",
         "pruned_ffn50",
         "pruned_ffn75_l1",
         "distilled_ffn75_l1",

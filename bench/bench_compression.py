@@ -113,7 +113,7 @@ def quick_teacher(train_pairs):
     import keras_lm
 
     proto = keras_lm.tokenizers.train_sentencepiece(
-        [text for pair in train_pairs for text in pair], vocab_size=64
+        [text for pair in train_pairs for text in pair], vocab_size=40
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
     model = keras_lm.models.TransformerSeq2Seq(

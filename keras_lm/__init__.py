@@ -33,6 +33,7 @@ _LAZY = {
     "convert",
     "evaluation",
     "visualize",
+    "compression",
 }
 
 

@@ -46,11 +46,29 @@ class TransformerModel(keras.Model):
         }
         config.update({name: getattr(self, name) for name in self._config_names})
         config["special_ids"] = self.special_ids.get_config()
+        # A quantized model (keras_lm.compression.quantize) rebuilds its
+        # layers int8 from a per-layer policy map.
+        from keras_lm.compression.quantize import quantization_config
+
+        config.update(quantization_config(self))
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        weight_only = config.pop("int8_weight_only_layers", None)
+        dtype = config.get("dtype")
+        quantized = isinstance(dtype, dict) and dtype.get("class_name") == (
+            "DTypePolicyMap"
+        )
+        if not quantized:
+            return cls(**config)
+        config["dtype"] = keras.dtype_policies.deserialize(dtype)
+        model = cls(**config)
+        from keras_lm.compression.quantize import finish_loading
+
+        finish_loading(model, weight_only)
+        return model
 
     def output_kernel(self):
         """The tied output projection [D, V] for `decode_step`, or None.

@@ -315,6 +315,13 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--length-penalty-mode",
+        choices=("gnmt", "hf"),
+        default="gnmt",
+        help="keras_lm in-process beam scoring: gnmt (its default) or hf "
+        "(transformers' score / |Y|^alpha)",
+    )
     parser.add_argument("--max-source-length", type=int, default=48)
     parser.add_argument(
         "--engines",
@@ -358,6 +365,7 @@ def main(argv=None):
         source_length_ratio=RATIO,
         source_length_offset=OFFSET,
         batch_size=args.batch_size,
+        length_penalty_mode=args.length_penalty_mode,
     )
     runs, warmups, sizes = {}, {}, {}
 
@@ -432,6 +440,7 @@ def main(argv=None):
             "batch_size": args.batch_size,
             "num_beams": args.num_beams,
             "max_source_length": args.max_source_length,
+            "keras_lm_length_penalty_mode": args.length_penalty_mode,
             "hf_format": "pegasus (pre-norm seq2seq)",
         },
         "results": results,

@@ -8,7 +8,7 @@ decoding loops instead of one per distinct length. Sources are encoded by
 
 import numpy as np
 
-from keras_lm.generation.generate import generate
+from keras_lm.generation.generate import MODEL_DEFAULT, generate
 from keras_lm.special_ids import special_ids_of
 
 
@@ -59,6 +59,8 @@ def translate_ids(
     source_length_offset=10,
     batch_size=32,
     width_multiple=16,
+    length_penalty_mode=MODEL_DEFAULT,
+    early_stopping=MODEL_DEFAULT,
 ):
     """Translate strings to lists of target ids (without start, EOS or padding).
 
@@ -76,6 +78,10 @@ def translate_ids(
             `ceil(ratio * source_tokens + offset)` tokens.
         batch_size: sentences decoded together.
         width_multiple: source widths are padded up to a multiple of this.
+        length_penalty_mode, early_stopping: beam scoring, as in `generate`
+            ("gnmt", keras_lm's default, or "hf", transformers' and
+            CTranslate2's score / |Y|^alpha); default the model's
+            `generation_config`, else "gnmt".
 
     Returns:
         A list with one list of ids per text, in the order given.
@@ -110,6 +116,8 @@ def translate_ids(
             method="beam" if num_beams > 1 else "greedy",
             num_beams=num_beams,
             length_penalty=length_penalty,
+            length_penalty_mode=length_penalty_mode,
+            early_stopping=early_stopping,
             source_length_ratio=source_length_ratio,
             source_length_offset=source_length_offset,
         )

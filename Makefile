@@ -17,8 +17,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# The whole suite on TensorFlow, then the layer and model tests again on JAX.
-test: test-tf test-jax
+# The whole suite on TensorFlow and, alongside it, the layer and model tests
+# again on JAX: each pytest keeps about one core busy, so on 2 cores the JAX
+# run costs almost no wall time. Each run's output is printed when it ends.
+test: $(STAMP)
+	$(MAKE) -j2 --output-sync=target test-tf test-jax
 
 test-tf: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider tests

@@ -8,6 +8,7 @@ source, which a small model fits more easily than the varied references.
 """
 
 from keras_lm.generation.text import translate_texts
+from keras_lm.layers.validation import check_positive_int
 
 
 def distill_pairs(
@@ -50,19 +51,8 @@ def distill_pairs(
             "distill_pairs needs an encoder-decoder teacher (TransformerSeq2Seq). "
             f"Received: {type(teacher).__name__}"
         )
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(
-            f"num_beams must be a positive integer. Received: num_beams={num_beams!r}"
-        )
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or (chunk_size < 1)
-    ):
-        raise ValueError(
-            f"chunk_size must be a positive integer. Received: "
-            f"chunk_size={chunk_size!r}"
-        )
+    check_positive_int("num_beams", num_beams)
+    check_positive_int("chunk_size", chunk_size)
     if isinstance(sources, (str, bytes)):
         raise ValueError(
             "sources must be an iterable of strings, not one string. Received: "

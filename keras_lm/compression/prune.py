@@ -21,6 +21,8 @@ Importance (Molchanov et al., 2019):
 import keras
 import numpy as np
 
+from keras_lm.layers.validation import check_positive_int
+
 # (attribute holding the blocks, config key counting them) per model kind.
 _STACKS = {
     "TransformerSeq2Seq": (
@@ -108,10 +110,7 @@ def measure_importance(model, batches, num_batches=8, layers=True):
     import tensorflow as tf
 
     stacks = _check_prunable(model)
-    if not isinstance(num_batches, int) or num_batches < 1:
-        raise ValueError(
-            f"num_batches must be a positive integer. Received: {num_batches!r}"
-        )
+    check_positive_int("num_batches", num_batches)
     taken = _take(batches, num_batches)
     blocks = [b for attribute, _ in stacks for b in getattr(model, attribute)]
     kernels = [b.ffn_output.kernel for b in blocks]

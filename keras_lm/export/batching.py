@@ -17,14 +17,12 @@ decoding loop compiles a bounded number of shapes, not one per request.
 import tensorflow as tf
 
 from keras_lm.generation import decode_inputs, new_token_limits
+from keras_lm.layers.validation import check_positive_int
 
 
 def check_batching(batch_size, width_multiple):
-    for name, value in (("batch_size", batch_size), ("width_multiple", width_multiple)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{name} must be a positive integer. Received: {name}={value!r}"
-            )
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("width_multiple", width_multiple)
 
 
 def _round_up(value, multiple):
@@ -63,10 +61,8 @@ class ChunkedDecoder:
         max_source_length,
     ):
         self._decode_chunk = decode_chunk
-        self._pad = special_ids.pad_id
         self._eos = special_ids.eos_id
-        pad, eos = special_ids.pad_id, special_ids.eos_id
-        self._fill = pad if pad is not None else max(eos, 0)
+        self._fill = special_ids.fill_id  # padding, else EOS
         self._output_length = output_length
         self._batch_size = batch_size
         self._width_multiple = width_multiple
@@ -77,7 +73,7 @@ class ChunkedDecoder:
         lengths = tf.cast(sources.row_lengths(), tf.int32)  # [B]
         count = tf.shape(lengths)[0]
         order = tf.argsort(lengths, stable=True)
-        pad = self._pad if self._pad is not None else self._fill
+        pad = self._fill
         dense = tf.cast(
             sources.to_tensor(default_value=pad, shape=[None, self._max_source_length]),
             tf.int32,

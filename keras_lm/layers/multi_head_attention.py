@@ -222,8 +222,8 @@ class MultiHeadAttention(keras.layers.Layer):
         # One decoding step (a static query length of 1) projects separately:
         # XLA does not hoist the kernels' concatenation out of the decoding
         # loop, and copying them every step costs more than the fused matmul
-        # saves (BENCHMARKS.md, section 7, "Decoding"). Quantized kernels need their own
-        # einsum; plain and LoRA ones fuse.
+        # saves (BENCHMARKS.md, section 7, "Decoding"). Quantized kernels
+        # need their own einsum; plain and LoRA ones fuse.
         if query.shape[1] == 1:
             return False
         return all(

@@ -253,7 +253,7 @@ def output_kernel(token_embedding):
     A decoding loop computes this before the loop and passes it to every
     step: XLA on CPU does not hoist the transpose of the embedding table out
     of a while loop, and multiplying by the transposed table each step costs
-    about 1.6x a plain matmul (measured in BENCHMARKS.md, section 7, "Decoding"). None
+    about 1.6x a plain matmul (BENCHMARKS.md, section 7, "Decoding"). None
     where the layer's own reverse call must run (untied, quantized or
     soft-capped tables).
     """

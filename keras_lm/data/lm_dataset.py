@@ -82,7 +82,10 @@ def make_lm_dataset(
         sequence_length: int, tokens per example (T).
         batch_size: int, examples per batch (B).
         shuffle: whether to shuffle windows (each epoch anew).
-        shuffle_buffer: int, size of the shuffle buffer.
+        shuffle_buffer: int, windows mixed together: the size of the
+            shuffle buffer in memory; for a stream, the size of the blocks
+            of consecutive windows that are each shuffled whole (same reach,
+            without a `tf.data` element per window).
         drop_remainder: whether to drop the last partial batch.
         seed: optional int seed for the shuffle.
         return_report: if True, also return a `PackingReport`. For a stream
@@ -170,7 +173,11 @@ def _streamed(
     needed = batch_size if drop_remainder else 1
     # Reading one batch's windows costs about one chunk of documents, not a
     # pass over the corpus.
-    found = sum(1 for _ in windows.take(needed))
+    found = 0
+    for chunk in windows:
+        found += int(chunk.shape[0])
+        if found >= needed:
+            break
     if found < needed:
         raise ValueError(
             f"{describe(source)} gives {found} windows of sequence_length + 1 = "
@@ -178,10 +185,9 @@ def _streamed(
             f"batch_size={batch_size} (or no non-empty document). Pass more "
             "text, or lower sequence_length or batch_size."
         )
-    dataset = windows
     if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        windows = streaming.shuffle_blocks(windows, shuffle_buffer, seed)
+    dataset = windows.rebatch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(_to_model_inputs, num_parallel_calls=AUTOTUNE)
     dataset = dataset.prefetch(AUTOTUNE)
     if not return_report:

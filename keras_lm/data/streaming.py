@@ -75,12 +75,14 @@ def encode_pairs(chunks, special_ids, max_length, truncate):
 
 
 def pack_windows(chunks, special_ids, sequence_length):
-    """Windows `[T + 1]` of the document stream, as `make_lm_dataset` cuts
-    them in memory: starting every T tokens, so neighbours share one token.
+    """Chunks of windows `[W, T + 1]` of the document stream, as
+    `make_lm_dataset` cuts them in memory: starting every T tokens, so
+    neighbours share one token.
 
     A running remainder carries the tokens that do not fill a window into
     the next chunk; only the remainder left at the end of the stream is
-    dropped.
+    dropped. Windows stay in chunks (`rebatch` splits them without a
+    dataset element per window, which would cost more than the packing).
     """
     step = sequence_length
     offsets = tf.range(sequence_length + 1)[tf.newaxis]  # [1, T + 1]
@@ -99,7 +101,25 @@ def pack_windows(chunks, special_ids, sequence_length):
         return stream[count * step :], windows
 
     initial = tf.constant(first, tf.int32, shape=[len(first)])
-    return chunks.scan(initial, cut).unbatch()
+    return chunks.scan(initial, cut)
+
+
+def shuffle_blocks(chunks, block_size, seed):
+    """Shuffles rows in consecutive blocks of `block_size`, each block by a
+    new random permutation (new each epoch; the same ones for the same
+    `seed`).
+
+    A shuffle buffer of the same size mixes rows over the same distance, but
+    costs a dataset element per row; a block costs one copy and one gather.
+    """
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def permute(block, random):
+        key = tf.stack([random, tf.constant(0, tf.int64)])
+        return tf.random.experimental.stateless_shuffle(block, seed=key)
+
+    blocks = tf.data.Dataset.zip(chunks.rebatch(block_size), seeds)
+    return blocks.map(permute, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def count_documents(chunks, special_ids):

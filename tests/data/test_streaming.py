@@ -1,6 +1,7 @@
 """Streamed corpora (files, globs, gzip, datasets, TFDS) give the batches the
 in-memory pipelines give, and bad lines are named, never silently lost."""
 
+import collections
 import re
 
 import numpy as np
@@ -194,3 +195,31 @@ def test_tokenizer_sample_is_bounded_uniform_and_repeatable(tmp_path):
     assert texts[1::2] == [f"french {n}" for n in numbers]
     proto = train_sentencepiece(texts, vocab_size=30)
     assert SentencePieceTokenizer(proto=proto).vocabulary_size() == 30
+
+
+def _windows(dataset):
+    # One window per row: the inputs plus the last label.
+    return [
+        tuple(x) + (y[-1],)
+        for inputs, labels, _ in dataset.as_numpy_iterator()
+        for x, y in zip(inputs["token_ids"], labels)
+    ]
+
+
+def test_lm_stream_shuffles_every_window_once_per_epoch(tokenizer, tmp_path):
+    path = write_lines(tmp_path / "docs.txt", DOCUMENTS)
+    kwargs = dict(sequence_length=5, batch_size=3, drop_remainder=False)
+    ordered = _windows(make_lm_dataset(path, tokenizer, shuffle=False, **kwargs))
+    # Blocks of 16 windows, each shuffled whole, and a last partial block.
+    shuffled = make_lm_dataset(path, tokenizer, shuffle_buffer=16, seed=3, **kwargs)
+    first, second = _windows(shuffled), _windows(shuffled)
+    assert len(ordered) > 40
+    for epoch in (first, second):
+        assert epoch != ordered
+        assert collections.Counter(epoch) == collections.Counter(ordered)
+        # Windows move only within their block of 16.
+        for block in range(0, len(ordered), 16):
+            assert set(epoch[block : block + 16]) == set(ordered[block : block + 16])
+    assert first != second  # a new permutation each epoch
+    rebuilt = make_lm_dataset(path, tokenizer, shuffle_buffer=16, seed=3, **kwargs)
+    assert _windows(rebuilt) == first  # the same seed, the same order

@@ -20,7 +20,15 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lm.data import sources
-from keras_lm.data.shards import FEATURES, FORMAT, KINDS, MANIFEST, proto_bytes
+from keras_lm.data.shards import (
+    FEATURES,
+    FORMAT,
+    KINDS,
+    LENGTHS,
+    MANIFEST,
+    MAX_BLOCK_TOKENS,
+    proto_bytes,
+)
 
 logger = logging.getLogger("keras_lm.data")
 
@@ -100,22 +108,31 @@ def _write_shard(task):
     processor = spm.SentencePieceProcessor(model_proto=proto)
     names = FEATURES[kind]
     tokens = [0] * len(names)
-    records, skipped = 0, {}
+    records, documents, skipped = 0, 0, {}
     partial = shard + ".partial"
     with tf.io.TFRecordWriter(partial) as writer:
         for chunk in _parsed_chunks(path, kind, on_bad_line, skipped):
             encoded = [processor.encode(list(column)) for column in zip(*chunk)]
-            for row in zip(*encoded):
-                writer.write(_example(names, row))
-                for i, ids in enumerate(row):
-                    tokens[i] += len(ids)
-                records += 1
+            if kind == "lm":
+                blocks = list(_blocks(encoded[0]))
+                for block in blocks:
+                    writer.write(_block_example(block))
+            else:
+                blocks = list(zip(*encoded))
+                for row in blocks:
+                    writer.write(_example(names, row))
+            for i, column in enumerate(encoded):
+                tokens[i] += sum(map(len, column))
+            records += len(blocks)
+            documents += len(chunk)
     os.replace(partial, shard)
     entry = {
         "file": os.path.basename(shard),
         "source": os.path.abspath(path),
         "source_bytes": os.path.getsize(path),
+        "format": FORMAT,
         "records": records,
+        "documents": documents,
         "tokens": dict(zip(names, tokens)),
         "skipped": skipped,
         "bytes": os.path.getsize(shard),
@@ -178,19 +195,43 @@ def _strip_ascii(text):
 
 
 def _example(names, row):
+    return _serialize(dict(zip(names, row)))
+
+
+def _serialize(arrays):
     # Raw little-endian int32: decoding a chunk is one memcpy, several times
     # faster than parsing int64 lists.
     feature = {
         name: tf.train.Feature(
             bytes_list=tf.train.BytesList(value=[np.asarray(ids, "<i4").tobytes()])
         )
-        for name, ids in zip(names, row)
+        for name, ids in arrays.items()
     }
     # Deterministic: map fields in key order, so a shard's bytes do not
     # depend on the process (hash seed) that wrote it.
     return tf.train.Example(
         features=tf.train.Features(feature=feature)
     ).SerializeToString(deterministic=True)
+
+
+def _blocks(documents):
+    """Runs of consecutive documents' ids, each under `MAX_BLOCK_TOKENS` ids
+    unless one document alone is longer."""
+    block, size = [], 0
+    for ids in documents:
+        if block and size + len(ids) > MAX_BLOCK_TOKENS:
+            yield block
+            block, size = [], 0
+        block.append(ids)
+        size += len(ids)
+    if block:
+        yield block
+
+
+def _block_example(block):
+    ids = np.concatenate([np.asarray(ids, "<i4") for ids in block])
+    lengths = np.asarray([len(ids) for ids in block], "<i4")
+    return _serialize({"ids": ids, LENGTHS: lengths})
 
 
 def _read_entry(shard):
@@ -201,6 +242,13 @@ def _read_entry(shard):
 
 
 def _check_entry(entry, shard, path, digest):
+    if entry.get("format") != FORMAT:
+        raise ValueError(
+            f"'{shard}' was written by another keras_lm version (shard format "
+            f"{entry.get('format', 'keras_lm.shards/1')!r}, this one writes "
+            f"{FORMAT!r}). Prepare into an empty directory, or delete the old "
+            "shards."
+        )
     if entry["tokenizer_sha256"] != digest:
         raise ValueError(
             f"'{shard}' was written with another tokenizer. Prepare into an empty "
@@ -232,6 +280,7 @@ def _manifest(entries, kind, digest, proto):
         "tokenizer_sha256": digest,
         "vocabulary_size": processor.get_piece_size(),
         "records": sum(entry["records"] for entry in entries),
+        "documents": sum(entry["documents"] for entry in entries),
         "tokens": totals,
         "skipped": skipped,
         "shards": entries,

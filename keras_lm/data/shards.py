@@ -2,11 +2,17 @@
 
 `keras_lm.data.prepare` writes them (`prepare_shards`, `keras-lm prepare`):
 one shard per input file plus `manifest.json`, which names the tokenizer
-(SHA-256 of its model proto) and, per shard, the input file, the records and
-tokens written, the lines skipped and the shard's size. Records hold the
-tokenizer's raw ids (no BOS/EOS: the pipelines add the special ids when they
-read), as `tf.train.Example`s whose bytes features `source`/`target`
-(translation) or `ids` (LM) hold little-endian int32 ids.
+(SHA-256 of its model proto) and, per shard, the input file, the records,
+documents and tokens written, the lines skipped and the shard's size. Records
+hold the tokenizer's raw ids (no BOS/EOS: the pipelines add the special ids
+when they read), as `tf.train.Example`s of little-endian int32 bytes:
+- translation: one pair per record, features `source` and `target`;
+- LM: a block of consecutive documents per record (up to about a thousand
+  documents or `MAX_BLOCK_TOKENS` ids), features `ids` (their ids, joined)
+  and `lengths` (ids per document). Reading a record per document cost more
+  than everything else in the LM pipeline together.
+
+Format 1 (one LM document per record, no `lengths`) is still read.
 
 This module reads them: it checks the manifest (kind, tokenizer, every
 shard's size) and streams chunks of ragged ids into the pipelines.
@@ -20,10 +26,14 @@ import tensorflow as tf
 
 from keras_lm.data import sources
 
-FORMAT = "keras_lm.shards/1"
+FORMAT = "keras_lm.shards/2"
+READABLE_FORMATS = ("keras_lm.shards/1", FORMAT)
+MAX_BLOCK_TOKENS = 1 << 20
 MANIFEST = "manifest.json"
 KINDS = ("translation", "lm")
 FEATURES = {"translation": ("source", "target"), "lm": ("ids",)}
+# Format 2: ids per document within an LM block.
+LENGTHS = "lengths"
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -48,9 +58,11 @@ def load_manifest(source, kind=None, tokenizer=None):
             manifest = json.load(f)
     except (OSError, ValueError) as error:
         raise ValueError(f"Cannot read the shard manifest '{path}': {error}") from None
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in READABLE_FORMATS:
         raise ValueError(
-            f"'{path}' is not a keras_lm shard manifest ({FORMAT!r}). Write "
+            f"'{path}' is not a keras_lm shard manifest (format "
+            f"{manifest.get('format')!r}; this version reads "
+            f"{', '.join(READABLE_FORMATS)}). Write "
             "shards with keras_lm.data.prepare_shards or keras-lm prepare."
         )
     directory = os.path.dirname(path)
@@ -103,6 +115,18 @@ def shard_chunks(source, kind, tokenizer, shuffle, seed, input_context):
         deterministic=True if shuffle else None,
     )
     dataset = sources.with_file_sharding(dataset)
+    if kind == "lm" and manifest["format"] == FORMAT:
+        # Each record is already a chunk of documents.
+        spec = {name: tf.io.FixedLenFeature([], tf.string) for name in ("ids", LENGTHS)}
+
+        def parse_block(record):
+            features = tf.io.parse_single_example(record, spec)
+            return tf.RaggedTensor.from_row_lengths(
+                tf.io.decode_raw(features["ids"], tf.int32),
+                tf.io.decode_raw(features[LENGTHS], tf.int32),
+            )
+
+        return dataset.map(parse_block, num_parallel_calls=AUTOTUNE)
     names = FEATURES[kind]
     spec = {name: tf.io.FixedLenFeature([], tf.string) for name in names}
 
@@ -130,7 +154,8 @@ def document_counts(source, special_ids, tokenizer, input_context=None):
         entries = entries[
             input_context.input_pipeline_id :: input_context.num_input_pipelines
         ]
-    documents = sum(entry["records"] for entry in entries)
+    # Format 1 wrote one document per record.
+    documents = sum(entry.get("documents", entry["records"]) for entry in entries)
     ids = sum(entry["tokens"]["ids"] for entry in entries)
     if special_ids.text_start_id == special_ids.eos_id:
         return documents, ids + documents + 1

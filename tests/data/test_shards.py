@@ -5,7 +5,9 @@ import json
 import os
 import re
 
+import numpy as np
 import pytest
+import tensorflow as tf
 from corpus_helpers import batches, make_pairs, write_lines, write_tsv
 
 from keras_lm import cli
@@ -16,6 +18,7 @@ from keras_lm.data import (
     prepare_shards,
     verify_shards,
 )
+from keras_lm.data import prepare as prepare_module
 from keras_lm.tokenizers import SentencePieceTokenizer, train_sentencepiece
 
 PAIRS = make_pairs(120, seed=7)
@@ -50,6 +53,77 @@ def test_lm_shards_pack_like_text_and_report_from_the_manifest(tokenizer, tmp_pa
     in_memory, expected = make_lm_dataset(documents, tokenizer, **kwargs)
     assert report == expected
     assert batches(from_shards) == batches(in_memory)
+
+
+def test_lm_shards_hold_blocks_of_documents(tokenizer, tmp_path, monkeypatch):
+    # Blocks of at most 40 ids: several records per shard, none per document.
+    monkeypatch.setattr(prepare_module, "MAX_BLOCK_TOKENS", 40)
+    documents = [f"{s} . {t}" for s, t in PAIRS]
+    path = write_lines(tmp_path / "docs.txt", documents)
+    manifest = prepare_shards(
+        path, tokenizer, tmp_path / "lm", kind="lm", num_workers=1
+    )
+    (entry,) = manifest["shards"]
+    assert entry["documents"] == manifest["documents"] == len(documents)
+    assert 1 < entry["records"] < len(documents)
+    lengths = []
+    for record in tf.data.TFRecordDataset(str(tmp_path / "lm" / entry["file"])):
+        features = tf.train.Example.FromString(record.numpy()).features.feature
+        ids = np.frombuffer(features["ids"].bytes_list.value[0], "<i4")
+        block = np.frombuffer(features["lengths"].bytes_list.value[0], "<i4")
+        assert block.sum() == ids.size
+        assert ids.size <= 40 or block.size == 1
+        lengths += block.tolist()
+    assert lengths == [len(tokenizer.tokenize(d).numpy()) for d in documents]
+    kwargs = dict(sequence_length=7, batch_size=3, shuffle=False, return_report=True)
+    from_shards, report = make_lm_dataset(str(tmp_path / "lm"), tokenizer, **kwargs)
+    in_memory, expected = make_lm_dataset(documents, tokenizer, **kwargs)
+    assert report == expected
+    assert batches(from_shards) == batches(in_memory)
+
+
+def _rewrite_as_format_1(directory):
+    """What an earlier keras_lm wrote: one LM document per record, `ids` only."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        shard = directory / entry["file"]
+        documents = []
+        for record in tf.data.TFRecordDataset(str(shard)):
+            features = tf.train.Example.FromString(record.numpy()).features.feature
+            ids = np.frombuffer(features["ids"].bytes_list.value[0], "<i4")
+            lengths = np.frombuffer(features["lengths"].bytes_list.value[0], "<i4")
+            documents += np.split(ids, np.cumsum(lengths)[:-1])
+        with tf.io.TFRecordWriter(str(shard)) as writer:
+            for ids in documents:
+                feature = {"ids": _bytes_feature(ids.astype("<i4").tobytes())}
+                example = tf.train.Example(features=tf.train.Features(feature=feature))
+                writer.write(example.SerializeToString())
+        for name in ("format", "documents"):
+            del entry[name]
+        entry.update(records=len(documents), bytes=shard.stat().st_size)
+        (directory / f"{entry['file']}.json").write_text(json.dumps(entry))
+    del manifest["documents"]
+    manifest.update(format="keras_lm.shards/1")
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _bytes_feature(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def test_format_1_lm_shards_are_still_read(tokenizer, tmp_path):
+    documents = [f"{s} . {t}" for s, t in PAIRS]
+    path = write_lines(tmp_path / "docs.txt", documents)
+    prepare_shards(path, tokenizer, tmp_path / "lm", kind="lm", num_workers=1)
+    _rewrite_as_format_1(tmp_path / "lm")
+    kwargs = dict(sequence_length=7, batch_size=3, shuffle=False, return_report=True)
+    old, report = make_lm_dataset(str(tmp_path / "lm"), tokenizer, **kwargs)
+    in_memory, expected = make_lm_dataset(documents, tokenizer, **kwargs)
+    assert report == expected
+    assert batches(old) == batches(in_memory)
+    # A rerun of prepare would mix the two formats in one manifest.
+    with pytest.raises(ValueError, match=r"another keras_lm version.*shards/1"):
+        prepare_shards(path, tokenizer, tmp_path / "lm", kind="lm")
 
 
 def test_rerun_skips_finished_shards_and_redoes_the_rest(tokenizer, corpus, tmp_path):

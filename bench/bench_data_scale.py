@@ -15,7 +15,10 @@ configuration then runs in its own subprocess, which reports:
 Pipelines: `memory` (today's path: the corpus read into Python lists, then
 `make_translation_dataset(pairs)` / `make_lm_dataset(documents)`), `stream`
 (`make_*_dataset("dir/*.tsv")`), `shards` (`prepare_shards` once, timed
-separately, then `make_*_dataset("dir/shards")`).
+separately, then `make_*_dataset("dir/shards")`), and, for LM data only,
+`tokenize`: the files read as the stream reads them and tokenized, nothing
+else, the ceiling of any pipeline that tokenizes as it trains (its
+examples/s are documents/s).
 
     nice python -m bench.bench_data_scale --work /tmp/data_scale
     python -m bench.bench_data_scale --pairs 100000 --lm-tokens 0 --seconds 10
@@ -87,7 +90,10 @@ def child(kind, pipeline, directory, seconds):
                     source += lines.read().splitlines()
         elif pipeline == "stream":
             source = os.path.join(directory, "*.txt")
-        dataset = make_lm_dataset(source, tokenizer, seed=0, **LM)
+        if pipeline == "tokenize":
+            dataset = _tokenized_documents(directory, tokenizer)
+        else:
+            dataset = make_lm_dataset(source, tokenizer, seed=0, **LM)
     iterator = iter(dataset)
     next(iterator)
     first_batch = time.perf_counter() - start
@@ -113,6 +119,27 @@ def child(kind, pipeline, directory, seconds):
             }
         )
     )
+
+
+def _tokenized_documents(directory, tokenizer):
+    """The ceiling of any LM stream from text: the stream's own reading and
+    SentencePiece, nothing else. Elements mimic batches: `(ids, ids, weights)`
+    with a weight per token the stream would pack (each document's ids plus
+    its BOS and EOS)."""
+    import tensorflow as tf
+
+    from keras_lm.data import sources
+
+    text = sources.text_chunks(
+        os.path.join(directory, "*.txt"), "lm", True, 0, None, "error"
+    )
+
+    def tokenize(documents):
+        ids = tokenizer.tokenize(documents)
+        weights = tf.ones([tf.size(ids.flat_values) + 2 * ids.nrows(tf.int32)])
+        return ids.flat_values, ids.row_lengths(), weights
+
+    return text.map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def _base_pairs():
@@ -225,7 +252,7 @@ def main(argv=None):
     parser.add_argument("--work", default="/tmp/keras_lm_data_scale")
     parser.add_argument("--pairs", default="100000,1000000,4000000")
     parser.add_argument("--lm-tokens", default="10000000,100000000")
-    parser.add_argument("--pipelines", default="memory,stream,shards")
+    parser.add_argument("--pipelines", default="memory,stream,shards,tokenize")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -247,6 +274,8 @@ def main(argv=None):
     rows = []
     for kind, size, directory in jobs:
         for pipeline in pipelines:
+            if pipeline == "tokenize" and kind != "lm":
+                continue
             prepare_s = None
             if pipeline == "shards":
                 prepare_s = _prepare(directory, tokenizer_path, kind)

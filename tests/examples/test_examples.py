@@ -75,7 +75,7 @@ def test_translation_example_produces_every_artifact(tmp_path):
 
     # The reported BLEU is the BLEU of the translations the run wrote, against
     # the references of its own held-out split.
-    from examples.translate_en_fr.main import load_pairs
+    from examples.translate_en_fr.corpus import load_pairs
 
     _, _, test_pairs = keras_lm.data.split_pairs(
         load_pairs(config.dataset), seed=config.seed
@@ -219,7 +219,8 @@ def test_every_flag_has_help_text(module):
 
 
 def test_translation_example_refuses_bad_flags_before_training(tmp_path):
-    from examples.translate_en_fr.main import Config, build_model, load_pairs, run
+    from examples.translate_en_fr.corpus import load_pairs
+    from examples.translate_en_fr.main import Config, build_model, run
 
     with pytest.raises(ValueError, match="Unknown --dataset 'nope'.*tsv:PATH"):
         load_pairs("nope")

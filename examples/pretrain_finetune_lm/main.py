@@ -92,12 +92,33 @@ def compile_for(model, learning_rate, total_steps):
     )
 
 
+def write_documents(documents, path):
+    """Writes `documents` one per line, as streamed LM corpora are stored.
+
+    Runs of whitespace, newlines included, become one space (as
+    `make_lm_dataset` does to documents given as strings), so each document
+    stays one line and tokenizes as it would in memory.
+    """
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for document in documents:
+            line = " ".join(document.split())
+            if line:
+                f.write(line + "\n")
+    return path
+
+
 def pretrain(config, tokenizer, documents):
     """Returns the pretrained model and its validation perplexity before/after."""
     held_out = max(1, len(documents) // 20)
     validation_docs, train_docs = documents[:held_out], documents[held_out:]
+    # Training streams a file, as a corpus larger than memory would be read
+    # (the same windows as from the list); the small validation set stays
+    # in memory.
+    train_file = write_documents(
+        train_docs, os.path.join(config.output_dir, "pretraining.txt")
+    )
     train_data = keras_lm.data.make_lm_dataset(
-        train_docs,
+        train_file,
         tokenizer,
         config.sequence_length,
         config.batch_size,

@@ -17,8 +17,7 @@ import keras
 import keras_lm
 from examples import flags
 from examples.flags import option
-
-DATASETS = "catalog (offline gettext catalogs), wmt14, ted, or tsv:PATH"
+from examples.translate_en_fr.corpus import DATASETS, load_corpus
 
 
 @dataclasses.dataclass
@@ -45,6 +44,11 @@ class Config:
         "for evaluation and in the export",
     )
     batch_size: int = option(64, "sentence pairs per batch")
+    max_tokens: int = option(
+        0,
+        "> 0: training batches hold up to this many tokens per side (buckets "
+        "of one shape each) instead of --batch-size pairs",
+    )
     minutes: float = option(8.0, "training budget in wall-clock minutes")
     steps: int = option(0, "> 0: train exactly this many steps (ignores --minutes)")
     steps_per_epoch: int = option(200, "steps between validations and checkpoints")
@@ -54,27 +58,19 @@ class Config:
     label_smoothing: float = option(0.1, "label smoothing of the loss")
     num_beams: int = option(4, "beam width for evaluation and the export")
     eval_sentences: int = option(1000, "held-out sentences scored with BLEU/chrF")
-    max_pairs: int = option(0, "> 0: use only this many pairs (smoke tests)")
+    max_pairs: int = option(
+        0, "> 0: use only this many pairs (smoke tests; not for files:GLOB)"
+    )
+    tokenizer_sample: int = option(
+        1_000_000,
+        "wmt14 and files:GLOB: pairs sampled from the training data to train "
+        "SentencePiece on (the training data itself is streamed)",
+    )
     mixed_precision: bool = option(False, "train with the mixed_bfloat16 policy")
     strategy: str = option(
         "auto", "auto, tpu, multi_worker, mirrored, one_device or default"
     )
     seed: int = option(0, "seed for the split, shuffling and initialisation")
-
-
-def load_pairs(dataset, max_pairs=0):
-    """(english, french) pairs from the named source."""
-    if dataset == "catalog":
-        pairs = keras_lm.data.load_gettext_pairs()
-    elif dataset == "wmt14":
-        pairs = keras_lm.data.load_tfds_pairs("wmt14_translate/fr-en", split="train")
-    elif dataset == "ted":
-        pairs = keras_lm.data.load_tfds_pairs("ted_multi_translate", split="train")
-    elif dataset.startswith("tsv:"):
-        pairs = keras_lm.data.load_tsv_pairs(dataset[len("tsv:") :])
-    else:
-        raise ValueError(f"Unknown --dataset {dataset!r}. Choose {DATASETS}.")
-    return list(pairs)[:max_pairs] if max_pairs else list(pairs)
 
 
 def build_model(config, vocabulary_size):
@@ -103,34 +99,36 @@ def run(config):
     if config.mixed_precision:
         keras_lm.training.set_mixed_precision(True)
 
-    pairs = load_pairs(config.dataset, config.max_pairs)
-    train_pairs, validation_pairs, test_pairs = keras_lm.data.split_pairs(
-        pairs, seed=config.seed
+    corpus = load_corpus(
+        config.dataset, config.max_pairs, config.tokenizer_sample, config.seed
     )
     print(
-        f"pairs: {len(train_pairs)} train, {len(validation_pairs)} validation, "
-        f"{len(test_pairs)} test"
+        f"train: {corpus.description}; pairs: {len(corpus.validation)} "
+        f"validation, {len(corpus.test)} test"
     )
 
     # One vocabulary for both languages, so the embedding can be shared and
     # tied to the output layer.
     spm_prefix = os.path.join(output_dir, "spm_en_fr")
     keras_lm.tokenizers.train_sentencepiece(
-        [text for pair in train_pairs for text in pair],
+        corpus.tokenizer_texts,
         vocab_size=config.vocab_size,
         output_prefix=spm_prefix,
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(spm_prefix + ".model")
 
+    # Repeated, and never counted: a stream's length is unknown, so epochs
+    # are --steps-per-epoch steps, not passes over the data.
     train_data = keras_lm.data.make_translation_dataset(
-        train_pairs,
+        corpus.train,
         tokenizer,
-        config.batch_size,
+        None if config.max_tokens else config.batch_size,
         max_length=config.max_length,
+        max_tokens=config.max_tokens or None,
         seed=config.seed,
     ).repeat()
     validation_data = keras_lm.data.make_translation_dataset(
-        validation_pairs,
+        corpus.validation,
         tokenizer,
         config.batch_size,
         max_length=config.max_length,
@@ -175,7 +173,7 @@ def run(config):
 
     # Evaluation and the export cut sources where training did, so the
     # SavedModel translates exactly what was scored.
-    evaluation = test_pairs[: config.eval_sentences]
+    evaluation = corpus.test[: config.eval_sentences]
     hypotheses = keras_lm.generation.translate_texts(
         model,
         tokenizer,

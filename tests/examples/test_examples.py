@@ -75,7 +75,7 @@ def test_translation_example_produces_every_artifact(tmp_path):
 
     # The reported BLEU is the BLEU of the translations the run wrote, against
     # the references of its own held-out split.
-    from examples.translate_en_fr.main import load_pairs
+    from examples.translate_en_fr.corpus import load_pairs
 
     _, _, test_pairs = keras_lm.data.split_pairs(
         load_pairs(config.dataset), seed=config.seed
@@ -115,8 +115,17 @@ def test_translation_example_produces_every_artifact(tmp_path):
     assert [s["english"] for s in results["samples"]]
 
 
-def test_pretrain_finetune_example_reports_every_figure(tmp_path):
+def test_pretrain_finetune_example_reports_every_figure(tmp_path, monkeypatch):
     from examples.pretrain_finetune_lm.main import Config, run
+
+    made = []
+    make = keras_lm.data.make_lm_dataset
+
+    def spy(texts_or_files, *args, **kwargs):
+        made.append(texts_or_files)
+        return make(texts_or_files, *args, **kwargs)
+
+    monkeypatch.setattr(keras_lm.data, "make_lm_dataset", spy)
 
     config = Config(
         output_dir=str(tmp_path / "lm"),
@@ -136,6 +145,14 @@ def test_pretrain_finetune_example_reports_every_figure(tmp_path):
         sample_tokens=6,
     )
     results = run(config)
+    # Pretraining streams its documents from a file, one per line; the small
+    # validation set is a list.
+    train_source, validation_docs = made
+    assert train_source == os.path.join(config.output_dir, "pretraining.txt")
+    with open(train_source, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert len(lines) + len(validation_docs) == config.max_documents
+    assert not set(lines) & set(validation_docs)
     for key in ("perplexity_before_pretraining", "perplexity_after_pretraining"):
         assert math.isfinite(results[key]) and results[key] > 1.0
     for key in ("finetune_ending_perplexity", "scratch_ending_perplexity"):
@@ -156,6 +173,39 @@ def test_pretrain_finetune_example_reports_every_figure(tmp_path):
             os.path.join(config.output_dir, "spm.model")
         ).special_ids
     )
+
+
+def test_written_documents_stay_one_line_each_and_pack_as_in_memory(tmp_path):
+    from examples.pretrain_finetune_lm.main import write_documents
+
+    documents = [
+        "Returns the sum.\nSee also: mean.",
+        "  Splits\r\nthe\tarray  ",
+        "One line.",
+        " \n ",
+    ]
+    path = write_documents(documents, str(tmp_path / "docs.txt"))
+    with open(path, encoding="utf-8", newline="") as f:
+        assert f.read() == (
+            "Returns the sum. See also: mean.\nSplits the array\nOne line.\n"
+        )
+    texts = [f"word{i} " * (i % 7 + 1) for i in range(200)]
+    keras_lm.tokenizers.train_sentencepiece(
+        texts, vocab_size=40, output_prefix=str(tmp_path / "spm")
+    )
+    tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(str(tmp_path / "spm.model"))
+    texts[3] = "word1 word2\nword3"
+    streamed, in_memory = (
+        [
+            keras.ops.convert_to_numpy(batch[0]["token_ids"])
+            for batch in keras_lm.data.make_lm_dataset(
+                source, tokenizer, 8, 4, shuffle=False
+            )
+        ]
+        for source in (write_documents(texts, str(tmp_path / "t.txt")), texts)
+    )
+    assert len(streamed) == len(in_memory) > 1
+    np.testing.assert_array_equal(np.concatenate(streamed), np.concatenate(in_memory))
 
 
 def test_choice_scores_are_each_endings_log_likelihood(tmp_path):
@@ -219,7 +269,8 @@ def test_every_flag_has_help_text(module):
 
 
 def test_translation_example_refuses_bad_flags_before_training(tmp_path):
-    from examples.translate_en_fr.main import Config, build_model, load_pairs, run
+    from examples.translate_en_fr.corpus import load_pairs
+    from examples.translate_en_fr.main import Config, build_model, run
 
     with pytest.raises(ValueError, match="Unknown --dataset 'nope'.*tsv:PATH"):
         load_pairs("nope")

@@ -86,6 +86,44 @@ def build_model(config, vocabulary_size):
     )
 
 
+def make_datasets(config, corpus, tokenizer, strategy):
+    """`(train_data, validation_data, validation_steps)` for `corpus`.
+
+    On a TPU (`keras_lm.distribute.needs_static_shapes`) every batch has
+    the same shape, `[batch_size, max_length]`; elsewhere batches are
+    bucketed by length, or by a token budget with `--max-tokens`.
+    """
+    static = keras_lm.distribute.needs_static_shapes(strategy)
+    if static and config.max_tokens:
+        raise ValueError(
+            f"--max-tokens={config.max_tokens} makes batches of varying size, "
+            "which a TPU cannot take. Pass --batch-size instead (every batch "
+            "is then [batch_size, max_length])."
+        )
+    # Repeated, and never counted: a stream's length is unknown, so epochs
+    # are --steps-per-epoch steps, not passes over the data.
+    train_data = keras_lm.data.make_translation_dataset(
+        corpus.train,
+        tokenizer,
+        None if config.max_tokens else config.batch_size,
+        max_length=config.max_length,
+        max_tokens=config.max_tokens or None,
+        static_shapes=static,
+        seed=config.seed,
+    ).repeat()
+    validation_data = keras_lm.data.make_translation_dataset(
+        corpus.validation,
+        tokenizer,
+        config.batch_size,
+        max_length=config.max_length,
+        static_shapes=static,
+        shuffle=False,
+    )
+    # A finite dataset of unknown length makes Keras warn on its first pass.
+    validation_steps = sum(1 for _ in validation_data)
+    return train_data, validation_data, validation_steps
+
+
 def run(config):
     start = time.time()
     # First: a multi-worker strategy must exist before TensorFlow runs an op.
@@ -117,25 +155,9 @@ def run(config):
     )
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(spm_prefix + ".model")
 
-    # Repeated, and never counted: a stream's length is unknown, so epochs
-    # are --steps-per-epoch steps, not passes over the data.
-    train_data = keras_lm.data.make_translation_dataset(
-        corpus.train,
-        tokenizer,
-        None if config.max_tokens else config.batch_size,
-        max_length=config.max_length,
-        max_tokens=config.max_tokens or None,
-        seed=config.seed,
-    ).repeat()
-    validation_data = keras_lm.data.make_translation_dataset(
-        corpus.validation,
-        tokenizer,
-        config.batch_size,
-        max_length=config.max_length,
-        shuffle=False,
+    train_data, validation_data, validation_steps = make_datasets(
+        config, corpus, tokenizer, strategy
     )
-    # A finite dataset of unknown length makes Keras warn on its first pass.
-    validation_steps = sum(1 for _ in validation_data)
 
     preset = keras_lm.models.get_preset(config.preset)
     total_steps = config.steps or config.steps_per_epoch * 1000

@@ -150,3 +150,32 @@ def test_bad_files_glob_fails_before_training(tmp_path):
     (tmp_path / "tiny.tsv").write_text(_tsv(PAIRS[:1]), encoding="utf-8")
     with pytest.raises(ValueError, match="tiny.tsv.*too few to split"):
         load_corpus(f"files:{tmp_path}/*.tsv")
+
+
+def test_tpu_batches_have_one_static_shape(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from examples.translate_en_fr.corpus import Corpus
+    from examples.translate_en_fr.main import make_datasets
+
+    tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(
+        proto=keras_lm.tokenizers.train_sentencepiece(
+            [text for pair in PAIRS for text in pair], vocab_size=60
+        )
+    )
+    corpus = Corpus(PAIRS, [], PAIRS[:40], PAIRS[40:50], "in memory")
+    # What get_strategy("tpu") gives on a TPU VM.
+    monkeypatch.setattr(keras_lm.distribute, "needs_static_shapes", lambda s: True)
+    strategy = tf.distribute.get_strategy()
+    config = _tiny(dataset="catalog", output_dir=str(tmp_path))
+    train, validation, steps = make_datasets(config, corpus, tokenizer, strategy)
+    shapes = {
+        tuple(inputs[name].shape)
+        for inputs, _, _ in [*train.take(12), *validation]
+        for name in inputs
+    }
+    assert shapes == {(config.batch_size, config.max_length)}
+    assert steps == 40 // config.batch_size
+    config = _tiny(dataset="catalog", output_dir=str(tmp_path), max_tokens=64)
+    with pytest.raises(ValueError, match="--max-tokens=64 .* TPU cannot"):
+        make_datasets(config, corpus, tokenizer, strategy)

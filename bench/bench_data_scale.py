@@ -18,7 +18,9 @@ Pipelines: `memory` (today's path: the corpus read into Python lists, then
 separately, then `make_*_dataset("dir/shards")`), and, for LM data only,
 `tokenize`: the files read as the stream reads them and tokenized, nothing
 else, the ceiling of any pipeline that tokenizes as it trains (its
-examples/s are documents/s).
+examples/s are documents/s); and `repeat`: one batch repeated, the most this
+benchmark's loop can count. Batches are counted inside a `tf.function`, a
+few hundred per call, as `model.fit` reads them.
 
     nice python -m bench.bench_data_scale --work /tmp/data_scale
     python -m bench.bench_data_scale --pairs 100000 --lm-tokens 0 --seconds 10
@@ -54,7 +56,7 @@ def _status_mib(field):
 
 
 def child(kind, pipeline, directory, seconds):
-    import tensorflow as tf  # noqa: F401
+    import tensorflow as tf
 
     from keras_lm.data import (
         load_tsv_pairs,
@@ -92,19 +94,29 @@ def child(kind, pipeline, directory, seconds):
             source = os.path.join(directory, "*.txt")
         if pipeline == "tokenize":
             dataset = _tokenized_documents(directory, tokenizer)
+        elif pipeline == "repeat":
+            # One batch, over and over: what this loop can count at most.
+            text = os.path.join(directory, "*.txt")
+            batch = next(iter(make_lm_dataset(text, tokenizer, seed=0, **LM)))
+            dataset = tf.data.Dataset.from_tensors(batch).repeat().prefetch(2)
         else:
             dataset = make_lm_dataset(source, tokenizer, seed=0, **LM)
     iterator = iter(dataset)
     next(iterator)
     first_batch = time.perf_counter() - start
+    # Batches are consumed inside a tf.function, as model.fit consumes them
+    # (no Python step per batch), a few hundred per call.
+    consume = _consumer()
+    consume(iter(dataset.take(2)))  # trace outside the timed part
     examples = tokens = batches = 0
     steady_start = time.perf_counter()
-    for _, labels, weights in iterator:
-        examples += int(labels.shape[0])
-        tokens += int(weights.numpy().sum())
-        batches += 1
-        if time.perf_counter() - steady_start > seconds:
-            break
+    while time.perf_counter() - steady_start < seconds:
+        counts = [int(x) for x in consume(iterator)]
+        examples, tokens, batches = (
+            a + b for a, b in zip((examples, tokens, batches), counts)
+        )
+        if counts[2] < CONSUME_STEPS:
+            break  # the end of the epoch
     elapsed = time.perf_counter() - steady_start
     print(
         json.dumps(
@@ -119,6 +131,30 @@ def child(kind, pipeline, directory, seconds):
             }
         )
     )
+
+
+CONSUME_STEPS = 200
+
+
+def _consumer():
+    """A tf.function that reads up to `CONSUME_STEPS` batches from an
+    iterator and returns `(examples, tokens, batches)` read."""
+    import tensorflow as tf
+
+    @tf.function
+    def consume(iterator):
+        examples = tokens = batches = tf.constant(0, tf.int64)
+        for _ in tf.range(CONSUME_STEPS):
+            element = iterator.get_next_as_optional()
+            if not element.has_value():
+                break
+            _, labels, weights = element.get_value()
+            examples += tf.shape(labels, tf.int64)[0]
+            tokens += tf.cast(tf.reduce_sum(weights), tf.int64)
+            batches += 1
+        return examples, tokens, batches
+
+    return consume
 
 
 def _tokenized_documents(directory, tokenizer):
@@ -252,7 +288,7 @@ def main(argv=None):
     parser.add_argument("--work", default="/tmp/keras_lm_data_scale")
     parser.add_argument("--pairs", default="100000,1000000,4000000")
     parser.add_argument("--lm-tokens", default="10000000,100000000")
-    parser.add_argument("--pipelines", default="memory,stream,shards,tokenize")
+    parser.add_argument("--pipelines", default="memory,stream,shards,tokenize,repeat")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -274,7 +310,7 @@ def main(argv=None):
     rows = []
     for kind, size, directory in jobs:
         for pipeline in pipelines:
-            if pipeline == "tokenize" and kind != "lm":
+            if pipeline in ("tokenize", "repeat") and kind != "lm":
                 continue
             prepare_s = None
             if pipeline == "shards":

@@ -115,17 +115,24 @@ def test_translation_example_produces_every_artifact(tmp_path):
     assert [s["english"] for s in results["samples"]]
 
 
+def spy_on_first_argument(monkeypatch, owner, name):
+    """Replaces `owner.name` with a wrapper recording each call's first
+    argument (the data a dataset is made from) in the returned list."""
+    made = []
+    function = getattr(owner, name)
+
+    def spy(first, *args, **kwargs):
+        made.append(first)
+        return function(first, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return made
+
+
 def test_pretrain_finetune_example_reports_every_figure(tmp_path, monkeypatch):
     from examples.pretrain_finetune_lm.main import Config, run
 
-    made = []
-    make = keras_lm.data.make_lm_dataset
-
-    def spy(texts_or_files, *args, **kwargs):
-        made.append(texts_or_files)
-        return make(texts_or_files, *args, **kwargs)
-
-    monkeypatch.setattr(keras_lm.data, "make_lm_dataset", spy)
+    made = spy_on_first_argument(monkeypatch, keras_lm.data, "make_lm_dataset")
 
     config = Config(
         output_dir=str(tmp_path / "lm"),

@@ -7,7 +7,13 @@ import pytest
 
 import keras_lm
 from tests.conftest import requires_tensorflow
-from tests.examples.test_examples import ENDINGS, OBJECTS, VERBS, _is_png
+from tests.examples.test_examples import (
+    ENDINGS,
+    OBJECTS,
+    VERBS,
+    _is_png,
+    spy_on_first_argument,
+)
 
 pytestmark = [requires_tensorflow, pytest.mark.slow]
 
@@ -44,15 +50,7 @@ def _tsv(pairs):
 
 def _spy_on_training_source(monkeypatch):
     """Records the data the example's datasets are made from."""
-    made = []
-    make = keras_lm.data.make_translation_dataset
-
-    def spy(pairs, *args, **kwargs):
-        made.append(pairs)
-        return make(pairs, *args, **kwargs)
-
-    monkeypatch.setattr(keras_lm.data, "make_translation_dataset", spy)
-    return made
+    return spy_on_first_argument(monkeypatch, keras_lm.data, "make_translation_dataset")
 
 
 def test_files_dataset_streams_all_but_the_last_file(tmp_path, monkeypatch):

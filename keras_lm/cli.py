@@ -62,9 +62,11 @@ def _prepare(args):
     )
     tokens = ", ".join(f"{n} {name}" for name, n in manifest["tokens"].items())
     skipped = sum(manifest["skipped"].values())
+    # An LM record holds a block of documents.
+    documents = f" of {manifest['documents']} documents" if args.kind == "lm" else ""
     print(
         f"{args.output}: {len(manifest['shards'])} shards, {manifest['records']} "
-        f"records, tokens: {tokens}; {skipped} bad lines skipped"
+        f"records{documents}, tokens: {tokens}; {skipped} bad lines skipped"
     )
 
 

@@ -199,6 +199,16 @@ def test_cli_prepare_writes_the_manifest(tokenizer_proto, corpus, tmp_path, caps
     assert load_manifest(out)["kind"] == "translation"
 
 
+def test_cli_prepare_counts_lm_documents(tokenizer_proto, tmp_path, capsys):
+    model = tmp_path / "spm.model"
+    model.write_bytes(tokenizer_proto)
+    path = write_lines(tmp_path / "docs.txt", [f"{s} . {t}" for s, t in PAIRS])
+    out = tmp_path / "lm"
+    argv = ["prepare", "--kind", "lm", "--workers", "1", "--tokenizer", str(model)]
+    cli.main([*argv, "--output", str(out), str(path)])
+    assert f"1 records of {len(PAIRS)} documents" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_parallel_prepare_matches_one_process(tokenizer, corpus, tmp_path):
     serial = prepare_shards(corpus, tokenizer, tmp_path / "serial", num_workers=1)

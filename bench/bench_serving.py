@@ -63,7 +63,7 @@ def held_out_sentences(dataset, count, seed=0):
     """The example's test split (same loader, same `split_pairs`), first
     `count` pairs, as (sources, references)."""
     import keras_lm
-    from examples.translate_en_fr.main import load_pairs
+    from examples.translate_en_fr.corpus import load_pairs
 
     _, _, test_pairs = keras_lm.data.split_pairs(load_pairs(dataset), seed=seed)
     test_pairs = test_pairs[:count]

@@ -32,7 +32,8 @@ import keras  # noqa: E402
 import keras_lm  # noqa: E402
 import keras_lm.evaluation  # noqa: E402
 from bench import translation_peer  # noqa: E402
-from examples.translate_en_fr.main import Config, load_pairs, run  # noqa: E402
+from examples.translate_en_fr.corpus import load_pairs  # noqa: E402
+from examples.translate_en_fr.main import Config, run  # noqa: E402
 
 RESULTS = os.path.join("bench", "results", "translation.json")
 PEER_ONLY_RESULTS = os.path.join("bench", "results", "translation_peer_only.json")

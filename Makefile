@@ -18,13 +18,18 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 # The whole suite on TensorFlow and, alongside it, the layer and model tests
-# again on JAX: each pytest keeps about one core busy, so on 2 cores the JAX
-# run costs almost no wall time. Each run's output is printed when it ends.
+# again on JAX. A pytest process keeps about one core busy (tracing, XLA
+# compiles and Python), so the TensorFlow suite runs in two processes
+# (pytest-xdist, whole files each) and the JAX run beside them. Each run's
+# output is printed when it ends.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(MAKE) -j2 --output-sync=target test-tf test-jax
 
 test-tf: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider tests
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider \
+		-n $(TEST_WORKERS) --dist loadfile tests
 
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -m multibackend tests

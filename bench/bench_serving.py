@@ -12,6 +12,8 @@ sentences sorted by source length, with beam `--num-beams`, on `--threads`
 threads:
 
     keras_lm_in_process   translate_texts (XLA), in process
+    keras_lm_int8         the same on `keras_lm.compression.quantize(model,
+                          "int8")` (int8 weights and activations)
     savedmodel_<sig>      export_translator's signatures, loaded with
                           tf.saved_model.load (serving_default: plain graph;
                           translate_xla: XLA), one request per batch
@@ -30,6 +32,11 @@ every engine is counted the same way. Beam scoring is each engine's own
 default: keras_lm's GNMT length penalty 0.6, transformers' and CTranslate2's
 score / length. Output lengths are bounded by `ceil(1.5 * source + 10)`
 pieces (keras_lm per sentence, the peers per batch).
+
+Ratios compare like with like: keras_lm's fastest float32 path (in process or
+a SavedModel signature) over transformers and CTranslate2 float32, and
+keras_lm int8 over CTranslate2 int8 (and over transformers, which has no int8
+path here).
 
 Prints one JSON line (also returned by `main`).
 """
@@ -102,6 +109,7 @@ def limit(source_tokens):
 
 
 # Engines: each is (warm(batches), run(batches) -> {index: text}).
+ENGINES = ("keras_lm", "keras_lm_int8", "savedmodel", "transformers", "ct2")
 
 
 def keras_lm_in_process(model, tokenizer, sources, options):
@@ -284,15 +292,24 @@ def summarize(texts, wall, cpu, warmup, batches, tokenizer, references):
 
 def _ratios(results, key):
     speed = {name: r[key] for name, r in results.items() if r[key]}
-    ours = {n: v for n, v in speed.items() if n.startswith(("keras_lm", "savedmodel"))}
+    ours = {
+        name: value
+        for name, value in speed.items()
+        if name.startswith(("keras_lm", "savedmodel")) and name != "keras_lm_int8"
+    }
     ratios = {}
-    if not ours:
-        return ratios
-    fastest = max(ours, key=ours.get)
-    ratios["keras_lm_fastest"] = fastest
-    for peer in ("transformers", "ctranslate2_float32", "ctranslate2_int8"):
-        if peer in speed:
-            ratios[f"fastest_over_{peer}"] = round(ours[fastest] / speed[peer], 3)
+    if ours:
+        fastest = max(ours, key=ours.get)
+        ratios["keras_lm_fastest"] = fastest
+        for peer in ("transformers", "ctranslate2_float32", "ctranslate2_int8"):
+            if peer in speed:
+                ratios[f"fastest_over_{peer}"] = round(ours[fastest] / speed[peer], 3)
+    if "keras_lm_int8" in speed:
+        for peer in ("ctranslate2_int8", "transformers", "keras_lm_in_process"):
+            if peer in speed:
+                ratios[f"keras_lm_int8_over_{peer}"] = round(
+                    speed["keras_lm_int8"] / speed[peer], 3
+                )
     if "keras_lm_in_process" in speed:
         for name in ("savedmodel_translate_xla", "savedmodel_serving_default"):
             if name in speed:
@@ -326,7 +343,8 @@ def main(argv=None):
     parser.add_argument(
         "--engines",
         default="all",
-        help="comma-separated subset of: keras_lm,savedmodel,transformers,ct2",
+        help="comma-separated subset of: "
+        "keras_lm,keras_lm_int8,savedmodel,transformers,ct2",
     )
     parser.add_argument("--seed", type=int, default=0, help="the example's split seed")
     parser.add_argument(
@@ -337,11 +355,12 @@ def main(argv=None):
         args.sentences = 64
     if args.sentences < 1:
         parser.error(f"--sentences must be >= 1. Received: {args.sentences}")
-    engines = (
-        {"keras_lm", "savedmodel", "transformers", "ct2"}
-        if args.engines == "all"
-        else set(args.engines.split(","))
-    )
+    engines = set(ENGINES) if args.engines == "all" else set(args.engines.split(","))
+    if engines - set(ENGINES):
+        parser.error(
+            f"Unknown --engines {sorted(engines - set(ENGINES))}. "
+            f"Choose among {','.join(ENGINES)}."
+        )
     _set_threads(args.threads)
     load_at_start = os.getloadavg()
 
@@ -350,7 +369,8 @@ def main(argv=None):
     import keras_lm
     from bench.common import machine
 
-    model = keras.saving.load_model(os.path.join(args.model_dir, "model.keras"))
+    model_path = os.path.join(args.model_dir, "model.keras")
+    model = keras.saving.load_model(model_path)
     tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(
         os.path.join(args.model_dir, "spm_en_fr.model")
     )
@@ -379,6 +399,19 @@ def main(argv=None):
             record(
                 "keras_lm_in_process",
                 keras_lm_in_process(model, tokenizer, sources, options),
+            )
+        if "keras_lm_int8" in engines:
+            path = os.path.join(work, "int8.keras")
+            # quantize works in place: a second copy, so the float32 model
+            # the other engines use stays float32.
+            quantized = keras_lm.compression.quantize(
+                keras.saving.load_model(model_path), "int8"
+            )
+            quantized.save(path)
+            sizes["keras_lm_int8"] = os.path.getsize(path)
+            record(
+                "keras_lm_int8",
+                keras_lm_in_process(quantized, tokenizer, sources, options),
             )
         if "savedmodel" in engines:
             export = os.path.join(work, "saved_model")

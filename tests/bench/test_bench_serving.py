@@ -65,6 +65,7 @@ def test_every_engine_translates_and_the_ratios_are_reported(model_dir, capfd):
     assert json.loads(lines[-1]) == json.loads(json.dumps(record))
     engines = {
         "keras_lm_in_process",
+        "keras_lm_int8",
         "savedmodel_translate_xla",
         "savedmodel_serving_default",
         "transformers",
@@ -84,7 +85,11 @@ def test_every_engine_translates_and_the_ratios_are_reported(model_dir, capfd):
         "fastest_over_transformers",
         "fastest_over_ctranslate2_float32",
         "savedmodel_translate_xla_over_in_process",
+        "keras_lm_int8_over_ctranslate2_int8",
     }
+    # int8 is compared with int8, never counted as keras_lm's fastest.
+    assert record["ratios"]["keras_lm_fastest"] != "keras_lm_int8"
+    assert record["size_bytes"]["keras_lm_int8"] > 0
 
 
 def test_bad_sentence_count_is_refused(model_dir):
@@ -92,3 +97,11 @@ def test_bad_sentence_count_is_refused(model_dir):
 
     with pytest.raises(SystemExit):
         bench_serving.main([f"--model-dir={model_dir}", "--sentences=0"])
+
+
+def test_unknown_engine_is_refused(model_dir, capsys):
+    from bench import bench_serving
+
+    with pytest.raises(SystemExit):
+        bench_serving.main([f"--model-dir={model_dir}", "--engines=keras_lm,ct3"])
+    assert "ct3" in capsys.readouterr().err

@@ -8,9 +8,7 @@ import pathlib
 import pytest
 
 BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
-MODULES = sorted(
-    path.stem for path in BENCH.glob("*.py") if path.stem not in ("__init__",)
-)
+MODULES = sorted(path.stem for path in BENCH.glob("*.py") if path.stem != "__init__")
 
 
 def test_the_benchmarks_are_found():

@@ -44,7 +44,9 @@ class MultiHeadAttention(keras.layers.Layer):
         value_mask: [B, S] bool, True at real (non-padding) keys.
         attention_mask: [B, T, S] bool, True where a query may attend a key.
         use_causal_mask: forbid attending to later positions.
-        cache: a `(key, value)` pair of [B, S_max, K, H] tensors. With
+        cache: a `(key, value)` pair of [B, K, S_max, H] tensors (heads
+            before positions: the layout a decoding step's matmuls read, so
+            XLA copies nothing per step; see `_attend_cached`). With
             `cache_update_index`, this is a self-attention cache: the new keys
             and values are written at that index and the queries attend over
             the cache (positions past the written ones are masked). Without it,
@@ -149,9 +151,10 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def project_key_value(self, value):
-        """[B, S, Dv] -> a `(key, value)` cache of [B, S, K, H], for cross-attention."""
+        """[B, S, Dv] -> a `(key, value)` cache of [B, K, S, H], for cross-attention."""
         key = apply_per_token(self.key_dense, value)  # [B, S, K, H]
-        return key, apply_per_token(self.value_dense, value)
+        value = apply_per_token(self.value_dense, value)
+        return heads_first(key), heads_first(value)
 
     def call(
         self,
@@ -181,7 +184,7 @@ class MultiHeadAttention(keras.layers.Layer):
         else:
             q = apply_per_token(self.query_dense, query)  # [B, T, N, H]
             if cache is not None and cache_update_index is None:
-                k, v = cache  # precomputed cross-attention keys/values [B, S, K, H]
+                k, v = cache  # precomputed cross-attention keys/values [B, K, S, H]
             else:
                 source = query if value is None else value
                 k = apply_per_token(self.key_dense, source)  # [B, S, K, H]
@@ -195,22 +198,32 @@ class MultiHeadAttention(keras.layers.Layer):
             key_cache, value_cache = cache
             zero = ops.zeros((), "int32")
             index = ops.cast(cache_update_index, "int32")
-            update_at = [zero, index, zero, zero]
-            k = ops.slice_update(key_cache, update_at, ops.cast(k, key_cache.dtype))
-            v = ops.slice_update(value_cache, update_at, ops.cast(v, value_cache.dtype))
+            update_at = [zero, zero, index, zero]
+            k = heads_first(ops.cast(k, key_cache.dtype))  # [B, K, T, H]
+            v = heads_first(ops.cast(v, value_cache.dtype))
+            k = ops.slice_update(key_cache, update_at, k)
+            v = ops.slice_update(value_cache, update_at, v)
             cache = (k, v)
             # Slots past the written ones hold zeros: causality hides them.
             causal = True
 
+        # Keys are [B, K, S, H] with a cache, [B, S, K, H] without.
+        key_length = ops.shape(k)[2 if cache is not None else 1]
         mask = merge_masks(
             query_length,
-            ops.shape(k)[1],
+            key_length,
             value_mask=value_mask,
             attention_mask=attention_mask,
             use_causal_mask=causal,
             causal_offset=start,
         )
-        output, scores = self._attend(q, k, v, mask, training, return_attention_scores)
+        if cache is not None:
+            output = self._attend_cached(q, k, v, mask, training)
+            scores = None
+        else:
+            output, scores = self._attend(
+                q, k, v, mask, training, return_attention_scores
+            )
         output = apply_per_token(self.output_dense, output)  # [B, T, D]
         if cache is not None:
             return output, cache
@@ -257,6 +270,40 @@ class MultiHeadAttention(keras.layers.Layer):
         # output projection then fails in graph mode.
         qkv = ops.reshape(qkv, (shape[0], shape[1], n + 2 * k, self.key_dim))
         return qkv[:, :, :n], qkv[:, :, n : n + k], qkv[:, :, n + k :]
+
+    def _attend_cached(self, q, k, v, mask, training):
+        """Attention over a cache: q [B, T, N, H], k and v [B, K, S, H].
+
+        The cache keeps heads before positions, which is the layout of the
+        two batched matmuls (over B and K), so a decoding step reads it where
+        it lies. Kept as [B, S, K, H], XLA on CPU copied every layer's
+        self- and cross-attention keys and values into this layout at every
+        step: 5x the attention's own cost (BENCHMARKS.md, "Serving").
+        Grouped queries stay grouped ([B, K, G * T, H], head n = k * G + g, as
+        `ops.repeat` over K pairs them in `_attend`), so the cache is never
+        repeated per query head either.
+        """
+        batch, length = ops.shape(q)[0], ops.shape(q)[1]
+        groups = self.num_heads // self._kv_heads
+        kv_heads, head_size = self._kv_heads, self.key_dim
+        q = q * ops.cast(1.0 / math.sqrt(head_size), q.dtype)
+        q = ops.reshape(q, (batch, length, kv_heads, groups, head_size))
+        q = ops.transpose(q, (0, 2, 3, 1, 4))  # [B, K, G, T, H]
+        q = ops.reshape(q, (batch, kv_heads, groups * length, head_size))
+        logits = ops.einsum("bkqh,bksh->bkqs", q, k)  # [B, K, G * T, S]
+        logits = ops.cast(logits, "float32")
+        if mask is not None:
+            key_length = ops.shape(k)[2]
+            logits = ops.reshape(logits, (batch, kv_heads, groups, length, key_length))
+            logits = ops.where(mask[:, None, None, :, :], logits, -1e9)
+            logits = ops.reshape(logits, (batch, kv_heads, groups * length, key_length))
+        probabilities = ops.softmax(logits, axis=-1)
+        probabilities = ops.cast(probabilities, self.compute_dtype)
+        probabilities = self.dropout_layer(probabilities, training=training)
+        output = ops.einsum("bkqs,bksh->bkqh", probabilities, v)
+        output = ops.reshape(output, (batch, kv_heads, groups, length, head_size))
+        output = ops.transpose(output, (0, 3, 1, 2, 4))  # [B, T, K, G, H]
+        return ops.reshape(output, (batch, length, self.num_heads, head_size))
 
     def _attend(self, q, k, v, mask, training, return_scores):
         if self._kv_heads != self.num_heads:
@@ -305,3 +352,8 @@ class MultiHeadAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def heads_first(tensor):
+    """[B, S, K, H] -> [B, K, S, H], the layout of attention caches."""
+    return ops.transpose(tensor, (0, 2, 1, 3))

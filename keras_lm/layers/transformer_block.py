@@ -47,8 +47,8 @@ class TransformerBlock(keras.layers.Layer):
         encoder_outputs: [B, S, D] for cross-attention blocks.
         encoder_padding_mask: [B, S] bool, True at real encoder tokens. Only
             this mask reaches cross-attention (never the decoder's).
-        self_attention_cache: `(key, value)` of [B, T_max, K, H] for decoding.
-        cross_attention_cache: `(key, value)` of [B, S, K, H], computed once
+        self_attention_cache: `(key, value)` of [B, K, T_max, H] for decoding.
+        cross_attention_cache: `(key, value)` of [B, K, S, H], computed once
             with `cross_attention_cache_for(encoder_outputs)`.
         cache_update_index: position of the first token of `inputs`.
         return_attention_scores: also return the cross-attention (or, without

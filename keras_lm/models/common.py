@@ -238,11 +238,11 @@ def embed(
 
 
 def empty_cache(blocks, batch_size, max_length, dtype):
-    """One `(key, value)` pair of zeros [B, max_length, K, H] per block."""
+    """One `(key, value)` pair of zeros [B, K, max_length, H] per block."""
     cache = []
     for block in blocks:
         attention = block.self_attention
-        shape = (batch_size, max_length, attention._kv_heads, attention.key_dim)
+        shape = (batch_size, attention._kv_heads, max_length, attention.key_dim)
         cache.append((ops.zeros(shape, dtype), ops.zeros(shape, dtype)))
     return tuple(cache)
 

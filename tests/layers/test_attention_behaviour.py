@@ -145,8 +145,8 @@ def test_self_attention_cache_matches_full_pass(num_kv_heads, rotary):
     full = _np(attention(query, use_causal_mask=True))
     kv = num_kv_heads or N
     cache = (
-        np.zeros((B, T + 2, kv, H), "float32"),
-        np.zeros((B, T + 2, kv, H), "float32"),
+        np.zeros((B, kv, T + 2, H), "float32"),
+        np.zeros((B, kv, T + 2, H), "float32"),
     )
     # Prefill two positions, then one at a time.
     out, cache = attention(

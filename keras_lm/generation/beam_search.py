@@ -17,7 +17,7 @@ beat its worst finished hypothesis: with alpha >= 0 and log-probabilities
 import keras
 from keras import ops
 
-from keras_lm.generation import sampling
+from keras_lm.generation import row_stages, sampling
 from keras_lm.generation.decode_loop import forces_eos, read_column
 
 NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
@@ -68,12 +68,12 @@ def _gather_cache(cache, parents, num_beams):
     )
 
 
-def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
+def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
     """Search W beams per row; return them best first with their scores.
 
     Args:
-        step_fn: `(token_ids [B * W, 1], cache, index) -> (logits [B * W, V],
-            cache)`, one cached decoder step.
+        step_fn: `(token_ids [B * W, 1], cache, index, context) -> (logits
+            [B * W, V], cache)`, one cached decoder step.
         cache: the model's cache for B * W rows (each row's cache repeated per
             beam), filled below `min(prompt_lengths) - 1`.
         tokens: [B, L] int32, prompts right-padded, then `fill`.
@@ -82,51 +82,72 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
             (never generated), `eos_id` and `forced_eos_id` (-1 for none).
         fill: int32 scalar written after a hypothesis' end.
         num_beams: W, a static int.
+        context: a structure of [B * W, ...] tensors every step reads
+            unchanged (the encoder state), passed to `step_fn`.
 
     Returns:
         `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
         Hypotheses cut by the length limit without EOS rank after every
-        finished one, and are scored with their own length.
+        finished one, and are scored with their own length. Rows leave the
+        loop once settled (`row_stages`), which changes no result.
     """
     prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
     alpha, eos_id = inputs["length_penalty"], inputs["eos_id"]
-    rows, length = ops.shape(tokens)
+    num_rows, length = ops.shape(tokens)
     width = num_beams
     alive_tokens = ops.repeat(tokens[:, None, :], width, axis=1)  # [B, W, L]
     # Only beam 0 is alive at first, so the first expansion is not W copies.
     first_beam = ops.arange(width, dtype="int32") == 0
     alive_log_probs = ops.where(first_beam, 0.0, NEGATIVE_INFINITY)
-    alive_log_probs = ops.repeat(alive_log_probs[None, :], rows, axis=0)  # [B, W]
-    finished_tokens = alive_tokens
-    finished_scores = ops.full((rows, width), NEGATIVE_INFINITY, "float32")
+    alive_log_probs = ops.repeat(alive_log_probs[None, :], num_rows, axis=0)
     longest = ops.cast(row_limits - prompt_lengths, "float32")  # [B]
-    best_possible_penalty = length_penalty(longest, alpha)
+    rows = {
+        "alive_tokens": alive_tokens,
+        "alive_log_probs": alive_log_probs,  # [B, W]
+        "fin_tokens": alive_tokens,
+        "fin_scores": ops.full((num_rows, width), NEGATIVE_INFINITY, "float32"),
+        "tokens": tokens,
+        "prompt_lengths": prompt_lengths,
+        "row_limits": row_limits,
+        "best_possible_penalty": length_penalty(longest, alpha),
+        "row_ids": ops.arange(num_rows, dtype="int32"),
+    }
 
-    def keep_going(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
-        best_alive = alive_log_probs[:, 0] / best_possible_penalty  # [B]
-        settled = ops.min(fin_scores, axis=1) >= best_alive
-        row_done = ops.logical_or(settled, index >= row_limits)
-        return ops.logical_and(index < length, ops.logical_not(ops.all(row_done)))
+    def done(index, rows):
+        best_alive = rows["alive_log_probs"][:, 0] / rows["best_possible_penalty"]
+        settled = ops.min(rows["fin_scores"], axis=1) >= best_alive
+        return ops.logical_or(settled, index >= rows["row_limits"])
 
-    def one_step(index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores):
+    def keep_going(index, rows):
+        return ops.logical_and(
+            index < length, ops.logical_not(ops.all(done(index, rows)))
+        )
+
+    def one_step(index, rows, beam_rows):
+        alive_tokens = rows["alive_tokens"]
+        prompt_lengths, row_limits = rows["prompt_lengths"], rows["row_limits"]
+        stage_rows = ops.shape(alive_tokens)[0]
         previous = ops.reshape(read_column_3d(alive_tokens, index - 1), (-1, 1))
-        logits, cache = step_fn(previous, cache, index - 1)  # [B * W, V]
+        logits, cache = step_fn(
+            previous, beam_rows["cache"], index - 1, beam_rows["context"]
+        )  # [B * W, V]
         logits = sampling.mask_ids(logits, inputs["masked_ids"])
         log_probs = ops.log_softmax(logits, axis=-1)
         vocabulary = ops.shape(log_probs)[-1]
         in_prompt = index < prompt_lengths  # [B]
         # A forced EOS at the row's last position costs nothing and ends it.
+        stage_inputs = {**inputs, "row_limits": row_limits}
         log_probs = sampling.force_id(
             log_probs,
             inputs["forced_eos_id"],
-            ops.repeat(forces_eos(inputs, index, in_prompt), width, axis=0),
+            ops.repeat(forces_eos(stage_inputs, index, in_prompt), width, axis=0),
         )
-        log_probs = ops.reshape(log_probs, (rows, width, vocabulary))
+        log_probs = ops.reshape(log_probs, (stage_rows, width, vocabulary))
 
         # Inside its prompt a row must take the prompt token; past its limit
         # it appends `fill` at no cost, which freezes its beams.
         past_limit = index >= row_limits  # [B]
-        forced = ops.where(in_prompt, read_column(tokens, index), fill)
+        forced = ops.where(in_prompt, read_column(rows["tokens"], index), fill)
         forced_log_probs = ops.where(
             ops.arange(vocabulary, dtype="int32")[None, :] == forced[:, None],
             0.0,
@@ -137,7 +158,7 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
             is_forced[:, None, None], forced_log_probs[:, None, :], log_probs
         )
 
-        candidates = alive_log_probs[:, :, None] + log_probs  # [B, W, V]
+        candidates = rows["alive_log_probs"][:, :, None] + log_probs  # [B, W, V]
         top_log_probs, top_indices = _top_candidates(candidates, 2 * width)
         parents = top_indices // vocabulary
         new_tokens = top_indices % vocabulary
@@ -157,25 +178,41 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams):
         num_new = ops.cast(index + 1 - prompt_lengths, "float32")  # [B]
         scores = top_log_probs / length_penalty(num_new, alpha)[:, None]
         scores = ops.where(ends, scores, NEGATIVE_INFINITY)
-        pool_scores = ops.concatenate([fin_scores, scores], axis=1)  # [B, 3W]
-        pool_tokens = ops.concatenate([fin_tokens, top_tokens], axis=1)
+        pool_scores = ops.concatenate([rows["fin_scores"], scores], axis=1)  # [B, 3W]
+        pool_tokens = ops.concatenate([rows["fin_tokens"], top_tokens], axis=1)
         fin_scores, keep = ops.top_k(pool_scores, width)
-        fin_tokens = _gather_beams(pool_tokens, keep)
-        return index + 1, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores
+        rows = {
+            **rows,
+            "alive_tokens": alive_tokens,
+            "alive_log_probs": alive_log_probs,
+            "fin_tokens": _gather_beams(pool_tokens, keep),
+            "fin_scores": fin_scores,
+        }
+        return index + 1, rows, {**beam_rows, "cache": cache}
 
-    start = ops.min(prompt_lengths)
-    state = (start, alive_tokens, alive_log_probs, cache, finished_tokens)
-    state = ops.while_loop(keep_going, one_step, state + (finished_scores,))
-    end, alive_tokens, alive_log_probs, _, finished_tokens, finished_scores = state
-    # Alive beams were extended up to the loop's end or their row's limit.
-    alive_new = ops.cast(ops.minimum(end, row_limits) - prompt_lengths, "float32")
-    return _rank(
-        alive_tokens,
-        alive_log_probs,
-        finished_tokens,
-        finished_scores,
-        alive_new,
-        alpha,
+    def results(end, rows):
+        # Alive beams were extended up to the loop's end or their row's limit.
+        limit = ops.minimum(end, rows["row_limits"])
+        alive_new = ops.cast(limit - rows["prompt_lengths"], "float32")
+        return _rank(
+            rows["alive_tokens"],
+            rows["alive_log_probs"],
+            rows["fin_tokens"],
+            rows["fin_scores"],
+            alive_new,
+            alpha,
+        )
+
+    return row_stages.run(
+        ops.min(prompt_lengths),
+        rows,
+        {"cache": cache, "context": context},
+        width,
+        one_step,
+        done,
+        results,
+        keep_going,
+        row_stages.stage_sizes(num_rows),
     )
 
 

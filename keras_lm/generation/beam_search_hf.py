@@ -19,7 +19,7 @@ that a converted checkpoint decodes exactly as it does in transformers.
 
 from keras import ops
 
-from keras_lm.generation import sampling
+from keras_lm.generation import row_stages, sampling
 from keras_lm.generation.beam_search import (
     _gather_beams,
     _gather_cache,
@@ -31,7 +31,9 @@ from keras_lm.generation.decode_loop import forces_eos, read_column
 NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
 
 
-def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, early_stopping):
+def beam_search(
+    step_fn, cache, tokens, inputs, fill, num_beams, early_stopping, context=()
+):
     """Search W beams per row; return the W finished ones best first.
 
     Arguments are those of `beam_search.beam_search`, plus `early_stopping`
@@ -39,41 +41,60 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, early_stopping)
 
     Returns:
         `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
+        Settled rows leave the loop (`row_stages`), which changes no result.
     """
     prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
     alpha, eos_id = inputs["length_penalty"], inputs["eos_id"]
-    rows, length = ops.shape(tokens)
+    num_rows, length = ops.shape(tokens)
     width = num_beams
     alive_tokens = ops.repeat(tokens[:, None, :], width, axis=1)  # [B, W, L]
     first_beam = ops.arange(width, dtype="int32") == 0
     alive_log_probs = ops.where(first_beam, 0.0, NEGATIVE_INFINITY)
-    alive_log_probs = ops.repeat(alive_log_probs[None, :], rows, axis=0)  # [B, W]
-    finished_scores = ops.full((rows, width), NEGATIVE_INFINITY, "float32")
-    settled = ops.zeros((rows,), "bool")  # no hypothesis can enter any more
+    alive_log_probs = ops.repeat(alive_log_probs[None, :], num_rows, axis=0)
     in_top_w = ops.arange(2 * width, dtype="int32")[None, :] < width  # [1, 2W]
+    rows = {
+        "alive_tokens": alive_tokens,
+        "alive_log_probs": alive_log_probs,  # [B, W]
+        "fin_tokens": alive_tokens,
+        "fin_scores": ops.full((num_rows, width), NEGATIVE_INFINITY, "float32"),
+        # No hypothesis can enter any more.
+        "settled": ops.zeros((num_rows,), "bool"),
+        "tokens": tokens,
+        "prompt_lengths": prompt_lengths,
+        "row_limits": row_limits,
+        "row_ids": ops.arange(num_rows, dtype="int32"),
+    }
 
-    def keep_going(index, alive_tokens, alive_log_probs, cache, *finished):
-        row_done = ops.logical_or(finished[2], index >= row_limits)
-        return ops.logical_and(index < length, ops.logical_not(ops.all(row_done)))
+    def done(index, rows):
+        return ops.logical_or(rows["settled"], index >= rows["row_limits"])
 
-    def one_step(
-        index, alive_tokens, alive_log_probs, cache, fin_tokens, fin_scores, settled
-    ):
+    def keep_going(index, rows):
+        return ops.logical_and(
+            index < length, ops.logical_not(ops.all(done(index, rows)))
+        )
+
+    def one_step(index, rows, beam_rows):
+        alive_tokens, settled = rows["alive_tokens"], rows["settled"]
+        prompt_lengths, row_limits = rows["prompt_lengths"], rows["row_limits"]
+        stage_rows = ops.shape(alive_tokens)[0]
         previous = ops.reshape(read_column_3d(alive_tokens, index - 1), (-1, 1))
-        logits, cache = step_fn(previous, cache, index - 1)  # [B * W, V]
+        logits, cache = step_fn(
+            previous, beam_rows["cache"], index - 1, beam_rows["context"]
+        )  # [B * W, V]
         log_probs = ops.log_softmax(logits, axis=-1)
         log_probs = sampling.mask_ids(log_probs, inputs["masked_ids"])
         in_prompt = index < prompt_lengths  # [B]
+        stage_inputs = {**inputs, "row_limits": row_limits}
         log_probs = sampling.force_id(
             log_probs,
             inputs["forced_eos_id"],
-            ops.repeat(forces_eos(inputs, index, in_prompt), width, axis=0),
+            ops.repeat(forces_eos(stage_inputs, index, in_prompt), width, axis=0),
         )
         vocabulary = ops.shape(log_probs)[-1]
-        log_probs = ops.reshape(log_probs, (rows, width, vocabulary))
+        log_probs = ops.reshape(log_probs, (stage_rows, width, vocabulary))
 
         past_limit = index >= row_limits  # [B]
-        forced = ops.where(in_prompt, read_column(tokens, index), fill)
+        forced = ops.where(in_prompt, read_column(rows["tokens"], index), fill)
         forced_log_probs = ops.where(
             ops.arange(vocabulary, dtype="int32")[None, :] == forced[:, None],
             0.0,
@@ -84,8 +105,8 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, early_stopping)
             is_forced[:, None, None], forced_log_probs[:, None, :], log_probs
         )
 
-        candidates = alive_log_probs[:, :, None] + log_probs  # [B, W, V]
-        candidates = ops.reshape(candidates, (rows, width * vocabulary))
+        candidates = rows["alive_log_probs"][:, :, None] + log_probs  # [B, W, V]
+        candidates = ops.reshape(candidates, (stage_rows, width * vocabulary))
         top_log_probs, top_indices = ops.top_k(candidates, 2 * width)  # [B, 2W]
         top_indices = ops.cast(top_indices, "int32")
         parents = top_indices // vocabulary
@@ -109,10 +130,9 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, early_stopping)
         can_enter = ops.logical_not(settled)[:, None]
         enters = ops.logical_and(ops.logical_and(ends, in_top_w), can_enter)
         scores = ops.where(enters, top_log_probs / penalty, NEGATIVE_INFINITY)
-        pool_scores = ops.concatenate([fin_scores, scores], axis=1)  # [B, 3W]
-        pool_tokens = ops.concatenate([fin_tokens, top_tokens], axis=1)
+        pool_scores = ops.concatenate([rows["fin_scores"], scores], axis=1)  # [B, 3W]
+        pool_tokens = ops.concatenate([rows["fin_tokens"], top_tokens], axis=1)
         fin_scores, keep = ops.top_k(pool_scores, width)
-        fin_tokens = _gather_beams(pool_tokens, keep)
 
         # transformers' estimate of the best score an alive beam can reach.
         best_alive = alive_log_probs[:, 0] / penalty[:, 0]
@@ -124,17 +144,27 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, early_stopping)
         settled = ops.logical_or(settled, cannot_improve)
         if early_stopping:
             settled = ops.logical_or(settled, ops.logical_and(full, num_new >= 1.0))
-        return (
-            index + 1,
-            alive_tokens,
-            alive_log_probs,
-            cache,
-            fin_tokens,
-            fin_scores,
-            settled,
-        )
+        rows = {
+            **rows,
+            "alive_tokens": alive_tokens,
+            "alive_log_probs": alive_log_probs,
+            "fin_tokens": _gather_beams(pool_tokens, keep),
+            "fin_scores": fin_scores,
+            "settled": settled,
+        }
+        return index + 1, rows, {**beam_rows, "cache": cache}
 
-    start = ops.min(prompt_lengths)
-    state = (start, alive_tokens, alive_log_probs, cache, alive_tokens)
-    state = ops.while_loop(keep_going, one_step, state + (finished_scores, settled))
-    return state[4], state[5]
+    def results(end, rows):
+        return rows["fin_tokens"], rows["fin_scores"]
+
+    return row_stages.run(
+        ops.min(prompt_lengths),
+        rows,
+        {"cache": cache, "context": context},
+        width,
+        one_step,
+        done,
+        results,
+        keep_going,
+        row_stages.stage_sizes(num_rows),
+    )

@@ -115,15 +115,18 @@ def build_decode_function(
     def run(inputs):
         fill = fill_id(inputs)
         if is_seq2seq:
-            tokens, step_fn, cache = _start_seq2seq(model, inputs, fill, beams, length)
+            start = _start_seq2seq(model, inputs, fill, beams, length)
         else:
-            tokens, step_fn, cache = _start_lm(model, inputs, fill, beams, length)
+            start = _start_lm(model, inputs, fill, beams, length)
+        tokens, step_fn, cache, context = start
         if method == "beam" and length_penalty_mode == "hf":
             return beam_search_hf.beam_search(
-                step_fn, cache, tokens, inputs, fill, beams, early_stopping
+                step_fn, cache, tokens, inputs, fill, beams, early_stopping, context
             )
         if method == "beam":
-            return beam_search.beam_search(step_fn, cache, tokens, inputs, fill, beams)
+            return beam_search.beam_search(
+                step_fn, cache, tokens, inputs, fill, beams, context
+            )
         if method == "greedy":
 
             def select_fn(logits, index):
@@ -140,7 +143,9 @@ def build_decode_function(
                     top_p=inputs["top_p"] if use_top_p else None,
                 )
 
-        return decode_loop.decode(step_fn, cache, tokens, inputs, fill, select_fn)
+        return decode_loop.decode(
+            step_fn, cache, tokens, inputs, fill, select_fn, context
+        )
 
     return run
 
@@ -174,7 +179,8 @@ def _output_kernel(model):
 
 
 def _start_lm(model, inputs, fill, beams, length):
-    """Buffer [B, L], step function and a cache prefilled up to P - 1."""
+    """Buffer [B, L], step function, a cache prefilled up to P - 1 and the
+    step's (empty) context."""
     prompts = inputs["token_ids"]
     batch, width = ops.shape(prompts)
     tokens = _buffer(prompts, fill, length)
@@ -186,15 +192,20 @@ def _start_lm(model, inputs, fill, beams, length):
     cache = _repeat_rows(cache, beams)
     extra = _output_kernel(model)
 
-    def step_fn(token_ids, cache, index):
+    def step_fn(token_ids, cache, index, context):
         logits, cache = model.decode_step(token_ids, cache, index, *extra)
         return logits[:, 0], cache
 
-    return tokens, step_fn, cache
+    return tokens, step_fn, cache, ()
 
 
 def _start_seq2seq(model, inputs, fill, beams, length):
-    """Encode once; repeat encoder state per beam (keras-hub#1047, #750)."""
+    """Encode once; repeat encoder state per beam (keras-hub#1047, #750).
+
+    The encoder state is the step's context: one entry per cache row, read by
+    every step, and reordered only when rows leave a beam search
+    (`row_stages`), never per step: a row's beams share its source.
+    """
     sources = inputs["token_ids"]
     batch = ops.shape(sources)[0]
     encoder_outputs, encoder_mask = model.encode(sources)
@@ -205,10 +216,11 @@ def _start_seq2seq(model, inputs, fill, beams, length):
     tokens = _buffer(start, fill, length)  # [B, L]
     extra = _output_kernel(model)
 
-    def step_fn(token_ids, cache, index):
+    def step_fn(token_ids, cache, index, context):
+        cross_caches, encoder_mask = context
         logits, cache = model.decode_step(
             token_ids, cache, index, cross_caches, encoder_mask, *extra
         )
         return logits[:, 0], cache
 
-    return tokens, step_fn, cache
+    return tokens, step_fn, cache, (cross_caches, encoder_mask)

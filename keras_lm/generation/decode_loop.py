@@ -38,12 +38,13 @@ def forces_eos(inputs, index, in_prompt):
     )
 
 
-def decode(step_fn, cache, tokens, inputs, fill, select_fn):
+def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=()):
     """Extend every row one token per step until EOS or its length limit.
 
     Args:
-        step_fn: `(token_ids [B, 1], cache, index) -> (logits [B, V], cache)`,
-            one cached decoder step for the tokens at position `index`.
+        step_fn: `(token_ids [B, 1], cache, index, context) -> (logits [B, V],
+            cache)`, one cached decoder step for the tokens at position
+            `index`.
         cache: the model's cache, already filled for positions below
             `min(prompt_lengths) - 1`.
         tokens: [B, L] int32, prompts right-padded, then `fill`.
@@ -53,6 +54,7 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn):
             for none).
         fill: int32 scalar written after a row's end.
         select_fn: `(logits [B, V], index) -> [B]` int32 next tokens.
+        context: what every step reads unchanged (the encoder state).
 
     Returns:
         [B, L] int32: prompts, new tokens, then `fill` after EOS or the limit.
@@ -67,7 +69,7 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn):
 
     def one_step(index, tokens, cache, done):
         previous = read_column(tokens, index - 1)
-        logits, cache = step_fn(previous[:, None], cache, index - 1)
+        logits, cache = step_fn(previous[:, None], cache, index - 1, context)
         in_prompt = index < prompt_lengths
         logits = sampling.mask_ids(logits, inputs["masked_ids"])
         logits = sampling.force_id(

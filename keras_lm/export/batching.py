@@ -82,48 +82,69 @@ class ChunkedDecoder:
         sorted_lengths = tf.gather(lengths, order)
         outputs = tf.fill([count, self._output_length], tf.constant(self._fill))
 
-        def body(start, outputs):
-            end = tf.minimum(start + self._batch_size, count)
-            rows = end - start
-            width = tf.minimum(
-                _round_up(
-                    tf.reduce_max(sorted_lengths[start:end]), self._width_multiple
-                ),
-                self._max_source_length,
-            )
-            padded_rows = _row_bucket(rows, self._batch_size)
-            # Filler rows hold only EOS, as in translate_ids: an all-padding
-            # source would leave cross-attention nothing to attend to.
-            filler = tf.concat(
-                [
-                    tf.fill([padded_rows - rows, 1], self._eos),
-                    tf.fill([padded_rows - rows, width - 1], pad),
-                ],
-                axis=1,
-            )
-            ids = tf.concat([dense[start:end, :width], filler], axis=0)  # [R, S]
-            chunk_lengths = tf.concat(
-                [sorted_lengths[start:end], tf.ones([padded_rows - rows], tf.int32)],
-                axis=0,
-            )
-            best = self._decode_chunk(ids, chunk_lengths)[:rows]  # [rows, L]
-            best = tf.pad(
-                best,
-                [[0, 0], [0, self._output_length - tf.shape(best)[1]]],
-                constant_values=self._fill,
-            )
-            outputs = tf.tensor_scatter_nd_update(outputs, order[start:end, None], best)
-            return end, outputs
+        def body(full):
+            def step(start, outputs):
+                end = tf.minimum(start + self._batch_size, count)
+                rows = end - start
+                width = tf.minimum(
+                    _round_up(
+                        tf.reduce_max(sorted_lengths[start:end]), self._width_multiple
+                    ),
+                    self._max_source_length,
+                )
+                padded_rows = _row_bucket(rows, self._batch_size)
+                # Filler rows hold only EOS, as in translate_ids: an all-padding
+                # source would leave cross-attention nothing to attend to.
+                filler = tf.concat(
+                    [
+                        tf.fill([padded_rows - rows, 1], self._eos),
+                        tf.fill([padded_rows - rows, width - 1], pad),
+                    ],
+                    axis=1,
+                )
+                ids = tf.concat([dense[start:end, :width], filler], axis=0)  # [R, S]
+                chunk_lengths = tf.concat(
+                    [
+                        sorted_lengths[start:end],
+                        tf.ones([padded_rows - rows], tf.int32),
+                    ],
+                    axis=0,
+                )
+                if full:  # rows known while tracing: [batch_size, S]
+                    ids = tf.reshape(ids, [self._batch_size, -1])
+                    chunk_lengths = tf.reshape(chunk_lengths, [self._batch_size])
+                best = self._decode_chunk(ids, chunk_lengths)[:rows]  # [rows, L]
+                best = tf.pad(
+                    best,
+                    [[0, 0], [0, self._output_length - tf.shape(best)[1]]],
+                    constant_values=self._fill,
+                )
+                outputs = tf.tensor_scatter_nd_update(
+                    outputs, order[start:end, None], best
+                )
+                return end, outputs
 
-        _, outputs = tf.while_loop(
-            lambda start, _: start < count,
-            body,
-            (tf.constant(0), outputs),
-            shape_invariants=(
-                tf.TensorShape([]),
-                tf.TensorShape([None, self._output_length]),
-            ),
-        )
+            return step
+
+        # Full chunks first, decoded with their row count known while tracing:
+        # the decoding loop drops rows as they end only then
+        # (`generation.row_stages`). The last, partial chunk (if any) goes
+        # through a second loop of at most one pass, with unknown rows. (A
+        # `tf.cond` between the two in one loop decoded partial chunks with
+        # the full branch's shapes in TF 2.21 graphs.)
+        full_rows = count // self._batch_size * self._batch_size
+        loops = ((True, full_rows), (False, count))
+        start = tf.constant(0)
+        for full, stop in loops:
+            start, outputs = tf.while_loop(
+                lambda start, _, stop=stop: start < stop,
+                body(full),
+                (start, outputs),
+                shape_invariants=(
+                    tf.TensorShape([]),
+                    tf.TensorShape([None, self._output_length]),
+                ),
+            )
         return outputs
 
 

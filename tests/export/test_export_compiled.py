@@ -224,3 +224,35 @@ def test_export_saves_the_weights_but_not_the_optimizer(exported, tmp_path):
     assert not [name for name in names if "optimizer" in name]
     saved_values = sum(int(np.prod(shape)) for shape in names.values())
     assert saved_values < 1.5 * model.count_params()
+
+
+def test_full_chunks_drop_done_rows_and_match_translate_ids(tmp_path, monkeypatch):
+    """Chunks of 8 rows (stages of 8 and 4 rows): 18 texts make two full
+    chunks, whose decoding loop drops rows as they end, and a partial one;
+    every signature still returns translate_ids' translations."""
+    from keras_lm.generation import row_stages
+
+    texts = [side for pair in PAIRS for side in pair]
+    proto = keras_lm.tokenizers.train_sentencepiece(texts, vocab_size=60)
+    tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
+    model = random_translator(tokenizer, seed=1)
+    taken = []
+    original_take = row_stages._take_rows
+    monkeypatch.setattr(
+        row_stages,
+        "_take_rows",
+        lambda structure, indices: (
+            taken.append(indices.shape) or original_take(structure, indices)
+        ),
+    )
+    path = str(tmp_path / "translator")
+    keras_lm.export.export_translator(
+        model, tokenizer, path, batch_size=8, width_multiple=4, **OPTIONS
+    )
+    assert (4,) in [tuple(shape) for shape in taken]  # 8 rows -> 4 while tracing
+    requests = TEXTS * 2
+    expected = keras_lm.generation.translate_ids(model, tokenizer, requests, **OPTIONS)
+    loaded = keras_lm.export.load_exported(path)
+    for name in ("translate_ids", "translate_xla_ids"):
+        rows = loaded.signatures[name](text=np.array(requests))["token_ids"].numpy()
+        assert _new_ids(rows, model.special_ids) == expected, name

@@ -118,11 +118,6 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
         settled = ops.min(rows["fin_scores"], axis=1) >= best_alive
         return ops.logical_or(settled, index >= rows["row_limits"])
 
-    def keep_going(index, rows):
-        return ops.logical_and(
-            index < length, ops.logical_not(ops.all(done(index, rows)))
-        )
-
     def one_step(index, rows, beam_rows):
         alive_tokens = rows["alive_tokens"]
         prompt_lengths, row_limits = rows["prompt_lengths"], rows["row_limits"]
@@ -208,11 +203,10 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
         rows,
         {"cache": cache, "context": context},
         width,
+        length,
         one_step,
         done,
         results,
-        keep_going,
-        row_stages.stage_sizes(num_rows),
     )
 
 

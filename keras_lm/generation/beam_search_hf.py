@@ -68,11 +68,6 @@ def beam_search(
     def done(index, rows):
         return ops.logical_or(rows["settled"], index >= rows["row_limits"])
 
-    def keep_going(index, rows):
-        return ops.logical_and(
-            index < length, ops.logical_not(ops.all(done(index, rows)))
-        )
-
     def one_step(index, rows, beam_rows):
         alive_tokens, settled = rows["alive_tokens"], rows["settled"]
         prompt_lengths, row_limits = rows["prompt_lengths"], rows["row_limits"]
@@ -162,9 +157,8 @@ def beam_search(
         rows,
         {"cache": cache, "context": context},
         width,
+        length,
         one_step,
         done,
         results,
-        keep_going,
-        row_stages.stage_sizes(num_rows),
     )

@@ -53,8 +53,9 @@ def _take_rows(structure, indices):
     )
 
 
-def run(index, rows, beam_rows, width, step, done, results, keep_going, sizes):
-    """Run `step` until `keep_going` fails, dropping done rows between stages.
+def run(index, rows, beam_rows, width, length, step, done, results):
+    """Run `step` until every row is done or `length` is reached, dropping
+    done rows between stages.
 
     Args:
         index: the scalar step the loop starts from.
@@ -63,12 +64,10 @@ def run(index, rows, beam_rows, width, step, done, results, keep_going, sizes):
         beam_rows: a structure of [B * W, ...] tensors (caches, the encoder
             state), row b's beams at b * W ... b * W + W - 1.
         width: W, a static int.
+        length: the step index where the loop stops in any case.
         step: `(index, rows, beam_rows) -> (index, rows, beam_rows)`.
         done: `(index, rows) -> [B] bool`, rows whose result is final.
         results: `(index, rows) -> structure of [B, ...]`, each row's output.
-        keep_going: `(index, rows) -> bool scalar`, the loop's own condition
-            (before shrinking).
-        sizes: `stage_sizes(B, ...)`.
 
     Returns:
         The `results` structure for all B rows, in their original order.
@@ -76,11 +75,11 @@ def run(index, rows, beam_rows, width, step, done, results, keep_going, sizes):
 
     def stage_cond(next_size):
         def cond(index, rows, beam_rows):
-            go = keep_going(index, rows)
-            if next_size is None:
-                return go
             undone = ops.sum(ops.cast(ops.logical_not(done(index, rows)), "int32"))
-            return ops.logical_and(go, undone > next_size)
+            # The last stage runs until no row is left; the others until the
+            # next one can hold the undone rows.
+            least = 0 if next_size is None else next_size
+            return ops.logical_and(index < length, undone > least)
 
         return cond
 
@@ -92,6 +91,7 @@ def run(index, rows, beam_rows, width, step, done, results, keep_going, sizes):
             results(index, rows),
         )
 
+    sizes = stage_sizes(ops.shape(rows["row_ids"])[0])
     outputs = None
     for stage, size in enumerate(sizes):
         next_size = sizes[stage + 1] if stage + 1 < len(sizes) else None

@@ -98,13 +98,12 @@ def run(index, rows, beam_rows, width, length, step, done, results):
         index, rows, beam_rows = ops.while_loop(
             stage_cond(next_size), step, (index, rows, beam_rows)
         )
-        if next_size is None and outputs is None:
-            return results(index, rows)  # one stage: nothing was dropped
-        if outputs is None:
-            outputs = keras.tree.map_structure(ops.zeros_like, results(index, rows))
-        outputs = write(outputs, index, rows)
+        if outputs is None:  # the first stage holds every row, in order
+            outputs = results(index, rows)
+        else:
+            outputs = write(outputs, index, rows)
         if next_size is None:
-            break
+            return outputs
         # Undone rows first, each group in its original order.
         position = ops.arange(size, dtype="float32")
         key = ops.where(done(index, rows), -position - size, -position)
@@ -115,4 +114,3 @@ def run(index, rows, beam_rows, width, length, step, done, results):
         )
         rows = _take_rows(rows, keep)
         beam_rows = _take_rows(beam_rows, beams)
-    return outputs

@@ -17,7 +17,7 @@ beat its worst finished hypothesis: with alpha >= 0 and log-probabilities
 import keras
 from keras import ops
 
-from keras_lm.generation import row_stages, sampling
+from keras_lm.generation import row_stages, sampling, top_k
 from keras_lm.generation.decode_loop import forces_eos, read_column
 
 NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
@@ -44,14 +44,15 @@ def _top_candidates(candidates, k):
     beam keeps the flat order among equal values, so the second `top_k` over
     W * k values picks the same ones. Measured on the `small` translation
     model (V = 8000, W = 4): 13% less CPU per beam-search step than one
-    `top_k` over W * V.
+    `top_k` over W * V. Each beam's own k best come from `top_k.top_k`,
+    which equals `ops.top_k` and is faster on a vocabulary.
     """
     rows, width, vocabulary = ops.shape(candidates)
     if vocabulary < k:  # tiny vocabularies: one top_k over everything
         flat_values = ops.reshape(candidates, (rows, width * vocabulary))
         top, indices = ops.top_k(flat_values, k)
         return top, ops.cast(indices, "int32")
-    values, tokens = ops.top_k(candidates, k)  # [B, W, k]
+    values, tokens = top_k.top_k(candidates, k)  # [B, W, k]
     beam_offsets = ops.arange(width, dtype="int32")[None, :, None] * vocabulary
     flat = ops.reshape(ops.cast(tokens, "int32") + beam_offsets, (rows, width * k))
     top, picked = ops.top_k(ops.reshape(values, (rows, width * k)), k)  # [B, k]

@@ -23,6 +23,7 @@ from keras_lm.generation import row_stages, sampling
 from keras_lm.generation.beam_search import (
     _gather_beams,
     _gather_cache,
+    _top_candidates,
     _write_column_3d,
     read_column_3d,
 )
@@ -101,9 +102,8 @@ def beam_search(
         )
 
         candidates = rows["alive_log_probs"][:, :, None] + log_probs  # [B, W, V]
-        candidates = ops.reshape(candidates, (stage_rows, width * vocabulary))
-        top_log_probs, top_indices = ops.top_k(candidates, 2 * width)  # [B, 2W]
-        top_indices = ops.cast(top_indices, "int32")
+        # [B, 2W], as `top_k` over the flattened W * V gives them.
+        top_log_probs, top_indices = _top_candidates(candidates, 2 * width)
         parents = top_indices // vocabulary
         new_tokens = top_indices % vocabulary
         top_tokens = _gather_beams(alive_tokens, parents)  # [B, 2W, L]

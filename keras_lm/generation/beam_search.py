@@ -69,7 +69,9 @@ def _gather_cache(cache, parents, num_beams):
     )
 
 
-def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
+def beam_search(
+    step_fn, cache, tokens, inputs, fill, num_beams, context=(), growth=None
+):
     """Search W beams per row; return them best first with their scores.
 
     Args:
@@ -85,12 +87,15 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
         num_beams: W, a static int.
         context: a structure of [B * W, ...] tensors every step reads
             unchanged (the encoder state), passed to `step_fn`.
+        growth: None, or the cache's growth stages, `(capacities,
+            resize_cache)` (`row_stages.run`).
 
     Returns:
         `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
         Hypotheses cut by the length limit without EOS rank after every
-        finished one, and are scored with their own length. Rows leave the
-        loop once settled (`row_stages`), which changes no result.
+        finished one, and are scored with their own length. The cache grows
+        and rows leave the loop once settled (`row_stages`), which changes no
+        result.
     """
     prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
     alpha, eos_id = inputs["length_penalty"], inputs["eos_id"]
@@ -208,6 +213,7 @@ def beam_search(step_fn, cache, tokens, inputs, fill, num_beams, context=()):
         one_step,
         done,
         results,
+        growth,
     )
 
 

@@ -33,7 +33,15 @@ NEGATIVE_INFINITY = sampling.NEGATIVE_INFINITY
 
 
 def beam_search(
-    step_fn, cache, tokens, inputs, fill, num_beams, early_stopping, context=()
+    step_fn,
+    cache,
+    tokens,
+    inputs,
+    fill,
+    num_beams,
+    early_stopping,
+    context=(),
+    growth=None,
 ):
     """Search W beams per row; return the W finished ones best first.
 
@@ -42,7 +50,8 @@ def beam_search(
 
     Returns:
         `(sequences [B, W, L] int32, scores [B, W] float32)`, best first.
-        Settled rows leave the loop (`row_stages`), which changes no result.
+        The cache grows and settled rows leave the loop (`row_stages`),
+        which changes no result.
     """
     prompt_lengths, row_limits = inputs["prompt_lengths"], inputs["row_limits"]
     alpha, eos_id = inputs["length_penalty"], inputs["eos_id"]
@@ -161,4 +170,5 @@ def beam_search(
         one_step,
         done,
         results,
+        growth,
     )

@@ -16,7 +16,13 @@ padding mask per beam, so every beam attends to its own row's source
 import keras
 from keras import ops
 
-from keras_lm.generation import beam_search, beam_search_hf, decode_loop, sampling
+from keras_lm.generation import (
+    beam_search,
+    beam_search_hf,
+    decode_loop,
+    row_stages,
+    sampling,
+)
 
 NO_ID = -1  # an id tensor that matches no token (no EOS, no padding)
 
@@ -119,13 +125,23 @@ def build_decode_function(
         else:
             start = _start_lm(model, inputs, fill, beams, length)
         tokens, step_fn, cache, context = start
+        filled = 0 if is_seq2seq else ops.shape(inputs["token_ids"])[1] - 1
+        growth = _growth(model, filled, length)
         if method == "beam" and length_penalty_mode == "hf":
             return beam_search_hf.beam_search(
-                step_fn, cache, tokens, inputs, fill, beams, early_stopping, context
+                step_fn,
+                cache,
+                tokens,
+                inputs,
+                fill,
+                beams,
+                early_stopping,
+                context,
+                growth,
             )
         if method == "beam":
             return beam_search.beam_search(
-                step_fn, cache, tokens, inputs, fill, beams, context
+                step_fn, cache, tokens, inputs, fill, beams, context, growth
             )
         if method == "greedy":
 
@@ -144,10 +160,24 @@ def build_decode_function(
                 )
 
         return decode_loop.decode(
-            step_fn, cache, tokens, inputs, fill, select_fn, context
+            step_fn, cache, tokens, inputs, fill, select_fn, context, growth
         )
 
     return run
+
+
+def _growth(model, filled, length):
+    """The cache's growth stages (`row_stages.grow`), or None.
+
+    Only models with `resize_cache(cache, max_length)` grow their cache, and
+    only where the prefilled `filled` slots and the buffer length are known
+    while tracing.
+    """
+    resize = getattr(model, "resize_cache", None)
+    if resize is None or not isinstance(filled, int) or not isinstance(length, int):
+        return None
+    capacities = row_stages.capacities(filled, length)
+    return (capacities, resize) if len(capacities) > 1 else None
 
 
 def _repeat_rows(structure, times):

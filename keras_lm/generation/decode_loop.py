@@ -12,7 +12,7 @@ by its own tokens, whatever the other rows hold.
 
 from keras import ops
 
-from keras_lm.generation import sampling
+from keras_lm.generation import row_stages, sampling
 
 
 def read_column(tokens, index):
@@ -38,7 +38,7 @@ def forces_eos(inputs, index, in_prompt):
     )
 
 
-def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=()):
+def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=(), growth=None):
     """Extend every row one token per step until EOS or its length limit.
 
     Args:
@@ -55,6 +55,9 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=()):
         fill: int32 scalar written after a row's end.
         select_fn: `(logits [B, V], index) -> [B]` int32 next tokens.
         context: what every step reads unchanged (the encoder state).
+        growth: None, or the cache's growth stages, `(capacities,
+            resize_cache)`: the first steps run over a shorter cache
+            (`row_stages.grow`).
 
     Returns:
         [B, L] int32: prompts, new tokens, then `fill` after EOS or the limit.
@@ -87,5 +90,16 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=()):
         done = ops.logical_or(done, index + 1 >= row_limits)
         return index + 1, tokens, cache, done
 
-    _, tokens, _, _ = ops.while_loop(keep_going, one_step, (start, tokens, cache, done))
+    if growth is not None:
+        capacities, resize_cache = growth
+
+        def resize(carry, capacity):
+            tokens, cache, done = carry
+            return tokens, resize_cache(cache, capacity), done
+
+        growth = (capacities, resize)
+    index, carry = row_stages.grow(
+        start, (tokens, cache, done), one_step, keep_going, growth
+    )
+    _, tokens, _, _ = ops.while_loop(keep_going, one_step, (index, *carry))
     return tokens

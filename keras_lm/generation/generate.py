@@ -11,7 +11,9 @@ their incremental decoding interface, so any object providing it works:
 encoder_padding_mask])`, and for encoder-decoder models `encode(ids)` and
 `cross_attention_caches(encoder_outputs)`. A model may also offer
 `output_kernel()`: decoding then computes it once and passes it to every
-`decode_step` as a last argument.
+`decode_step` as a last argument, and `resize_cache(cache, max_length)`:
+decoding then grows the cache in stages instead of attending to the whole
+buffer from the first step (`row_stages`).
 """
 
 import dataclasses

@@ -22,6 +22,19 @@ compiling takes longer with more stages; the smallest stage holds `MIN_ROWS`
 rows. Measured on the translation example's `small` model (batches of 32
 sentences, beam 4, BENCHMARKS.md "Serving"): 1.5x the target tokens per
 second of one stage, for about twice the compile time.
+
+The cache grows too (`capacities`, `grow`). A step's self-attention and the
+beam search's cache reorder read and write every slot of a [B * W, K, L, H]
+buffer, written or not, so the first stage runs over `FIRST_CAPACITY` slots,
+then twice that, ... up to 3/4 of L, then the full L: one loop per capacity,
+each ending when its slots are full or when the next row stage can hold the
+undone rows (so rows leave as early as without growth). Growing copies the
+cache once per capacity; the zeros added are slots no step has written yet,
+which causality hides, so no output changes. Greedy and sampling decoding
+(`decode_loop`) grow the same way. Measured on the `small` model (1000
+sentences, interleaved in one process): 1.19x the speed of the full-length
+loop, identical outputs, warm-up 25 -> 30 s. Models opt in with
+`resize_cache(cache, max_length)`.
 """
 
 import keras
@@ -29,6 +42,8 @@ from keras import ops
 
 # The smallest stage; batches of at most this many rows never shrink.
 MIN_ROWS = 4
+# The first growth stage's cache slots; each next stage doubles them.
+FIRST_CAPACITY = 16
 
 
 def stage_sizes(rows, min_rows=None):
@@ -47,27 +62,79 @@ def stage_sizes(rows, min_rows=None):
     return sizes
 
 
+def capacities(filled, length, first=None):
+    """Static cache lengths of the growth stages, then `length` (the full
+    buffer): `first`, 2 * `first`, ... up to 3/4 of `length`, skipping those
+    that cannot hold the `filled` slots (a prompt's prefill) and one more.
+    """
+    first = FIRST_CAPACITY if first is None else first
+    sizes, capacity = [], first
+    # A stage must save a quarter of the buffer to pay for its copy.
+    while 4 * capacity <= 3 * length:
+        if capacity > filled:
+            sizes.append(capacity)
+        capacity *= 2
+    return sizes + [length]
+
+
+def grow(index, carry, step, keep_going, growth):
+    """Run `step` over a cache that grows through `growth`'s capacities.
+
+    Args:
+        index: the scalar step the loop starts from; step `index` writes the
+            cache slot `index - 1`.
+        carry: the loop state after `index`, a tuple.
+        step: `(index, *carry) -> (index, *carry)`.
+        keep_going: `(index, *carry) -> bool`, the loop's own condition.
+        growth: `(capacities, resize)`, `resize(carry, capacity) -> carry`
+            with the cache at `capacity` slots; or None (one loop).
+
+    Returns:
+        `(index, carry)` after the last growth stage, with the cache resized
+        to the last capacity, the full one, for the caller's own loop.
+    """
+    if growth is None:
+        return index, carry
+    sizes, resize = growth
+    for capacity in sizes[:-1]:
+
+        def cond(index, *carry, capacity=capacity):
+            return ops.logical_and(index <= capacity, keep_going(index, *carry))
+
+        carry = resize(carry, capacity)
+        index, *carry = ops.while_loop(cond, step, (index, *carry))
+        carry = tuple(carry)
+    return index, resize(carry, sizes[-1])
+
+
+def _without_row_ids(rows):
+    return {key: value for key, value in rows.items() if key != "row_ids"}
+
+
 def _take_rows(structure, indices):
     return keras.tree.map_structure(
         lambda tensor: ops.take(tensor, indices, axis=0), structure
     )
 
 
-def run(index, rows, beam_rows, width, length, step, done, results):
-    """Run `step` until every row is done or `length` is reached, dropping
-    done rows between stages.
+def run(index, rows, beam_rows, width, length, step, done, results, growth=None):
+    """Run `step` until every row is done or `length` is reached, growing the
+    cache first (`growth`), then dropping done rows between stages.
 
     Args:
         index: the scalar step the loop starts from.
         rows: a structure of [B, ...] tensors, one entry per row; must hold
             `row_ids`, [B] int32 positions in the output (`arange(B)`).
-        beam_rows: a structure of [B * W, ...] tensors (caches, the encoder
-            state), row b's beams at b * W ... b * W + W - 1.
+        beam_rows: a dict of [B * W, ...] tensors (the cache under `cache`,
+            the encoder state), row b's beams at b * W ... b * W + W - 1.
         width: W, a static int.
         length: the step index where the loop stops in any case.
         step: `(index, rows, beam_rows) -> (index, rows, beam_rows)`.
         done: `(index, rows) -> [B] bool`, rows whose result is final.
         results: `(index, rows) -> structure of [B, ...]`, each row's output.
+        growth: None, or `(capacities, resize)`: the cache lengths of the
+            growth stages (see `capacities`) and the model's
+            `resize_cache(cache, max_length)`.
 
     Returns:
         The `results` structure for all B rows, in their original order.
@@ -92,6 +159,34 @@ def run(index, rows, beam_rows, width, length, step, done, results):
         )
 
     sizes = stage_sizes(ops.shape(rows["row_ids"])[0])
+    first_stage = stage_cond(sizes[1] if len(sizes) > 1 else None)
+
+    def first_stage_without_row_ids(index, rows, beam_rows):
+        return first_stage(index, {**rows, "row_ids": row_ids}, beam_rows)
+
+    if growth is not None:
+        capacities_, resize_cache = growth
+
+        def resize(carry, capacity):
+            rows, beam_rows = carry
+            cache = resize_cache(beam_rows["cache"], capacity)
+            return rows, {**beam_rows, "cache": cache}
+
+        growth = (capacities_, resize)
+    # `row_ids` stays out of the growth loops, which never change it: TF
+    # 2.21's XLA bridge fails on a constant carried unchanged through three
+    # while loops ("Cannot find body function while_2_body_..._const_0").
+    row_ids = rows["row_ids"]
+    rows = _without_row_ids(rows)
+
+    def grow_step(index, rows, beam_rows):
+        index, rows, beam_rows = step(index, {**rows, "row_ids": row_ids}, beam_rows)
+        return index, _without_row_ids(rows), beam_rows
+
+    index, (rows, beam_rows) = grow(
+        index, (rows, beam_rows), grow_step, first_stage_without_row_ids, growth
+    )
+    rows = {**rows, "row_ids": row_ids}
     outputs = None
     for stage, size in enumerate(sizes):
         next_size = sizes[stage + 1] if stage + 1 < len(sizes) else None

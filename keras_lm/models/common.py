@@ -247,6 +247,23 @@ def empty_cache(blocks, batch_size, max_length, dtype):
     return tuple(cache)
 
 
+def resize_cache(cache, max_length):
+    """`empty_cache`'s structure with room for `max_length` positions: the
+    first `max_length` slots kept, or zeros added after the last one.
+
+    Decoding grows a cache in stages (`generation.row_stages`), so early
+    steps attend to, and beam search reorders, only the slots a stage holds.
+    """
+
+    def resize(tensor):
+        length = tensor.shape[2]
+        if max_length <= length:
+            return tensor[:, :, :max_length]
+        return ops.pad(tensor, [[0, 0], [0, 0], [0, max_length - length], [0, 0]])
+
+    return keras.tree.map_structure(resize, cache)
+
+
 def output_kernel(token_embedding):
     """The tied output projection [D, V], transposed once, or None.
 

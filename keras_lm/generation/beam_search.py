@@ -214,6 +214,7 @@ def beam_search(
         done,
         results,
         growth,
+        fixed=("tokens", "prompt_lengths", "row_limits", "best_possible_penalty"),
     )
 
 

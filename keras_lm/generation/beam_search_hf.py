@@ -171,4 +171,5 @@ def beam_search(
         done,
         results,
         growth,
+        fixed=("tokens", "prompt_lengths", "row_limits"),
     )

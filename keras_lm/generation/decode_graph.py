@@ -170,13 +170,19 @@ def _growth(model, filled, length):
     """The cache's growth stages (`row_stages.grow`), or None.
 
     Only models with `resize_cache(cache, max_length)` grow their cache, and
-    only where the prefilled `filled` slots and the buffer length are known
-    while tracing.
+    only where the prefilled `filled` slots are known while tracing. A buffer
+    length known only when XLA compiles (an export's, computed from the
+    source width) gets the capacities of `max_sequence_length`, each capped
+    at the length.
     """
     resize = getattr(model, "resize_cache", None)
-    if resize is None or not isinstance(filled, int) or not isinstance(length, int):
+    if resize is None or not isinstance(filled, int):
         return None
-    capacities = row_stages.capacities(filled, length)
+    if isinstance(length, int):
+        capacities = row_stages.capacities(filled, length)
+    else:
+        longest = row_stages.capacities(filled, model.max_sequence_length)[:-1]
+        capacities = [ops.minimum(c, length) for c in longest] + [length]
     return (capacities, resize) if len(capacities) > 1 else None
 
 

@@ -107,26 +107,25 @@ def grow(index, carry, step, keep_going, growth):
     return index, resize(carry, sizes[-1])
 
 
-def _without_row_ids(rows):
-    return {key: value for key, value in rows.items() if key != "row_ids"}
-
-
 def _take_rows(structure, indices):
     return keras.tree.map_structure(
         lambda tensor: ops.take(tensor, indices, axis=0), structure
     )
 
 
-def run(index, rows, beam_rows, width, length, step, done, results, growth=None):
+def run(
+    index, rows, beam_rows, width, length, step, done, results, growth=None, fixed=()
+):
     """Run `step` until every row is done or `length` is reached, growing the
-    cache first (`growth`), then dropping done rows between stages.
+    cache (`growth`) and dropping done rows between stages.
 
     Args:
         index: the scalar step the loop starts from.
-        rows: a structure of [B, ...] tensors, one entry per row; must hold
+        rows: a dict of [B, ...] tensors, one entry per row; must hold
             `row_ids`, [B] int32 positions in the output (`arange(B)`).
-        beam_rows: a dict of [B * W, ...] tensors (the cache under `cache`,
-            the encoder state), row b's beams at b * W ... b * W + W - 1.
+        beam_rows: a dict of [B * W, ...] tensors: the cache under `cache`,
+            which `step` updates, and what it only reads (the encoder
+            state), row b's beams at b * W ... b * W + W - 1.
         width: W, a static int.
         length: the step index where the loop stops in any case.
         step: `(index, rows, beam_rows) -> (index, rows, beam_rows)`.
@@ -135,13 +134,40 @@ def run(index, rows, beam_rows, width, length, step, done, results, growth=None)
         growth: None, or `(capacities, resize)`: the cache lengths of the
             growth stages (see `capacities`) and the model's
             `resize_cache(cache, max_length)`.
+        fixed: the keys of `rows` that `step` never changes.
 
     Returns:
         The `results` structure for all B rows, in their original order.
     """
+    # What no step changes (`fixed`, `row_ids`, beam rows but the cache) is
+    # read by the loops, not carried through them: carried unchanged through
+    # three while loops, a constant makes TF 2.21's XLA bridge fail ("Cannot
+    # find body function while_2_body_..._const_0"). Held entries are
+    # gathered between stages like the carried ones.
+    fixed = {"row_ids", *fixed}
+
+    def split(rows, beam_rows):
+        held = {key: rows[key] for key in fixed}
+        held_beams = {key: v for key, v in beam_rows.items() if key != "cache"}
+        carried = {key: v for key, v in rows.items() if key not in fixed}
+        return (held, held_beams), (carried, beam_rows["cache"])
+
+    def loop_functions(held, condition):
+        rows_held, beams_held = held
+
+        def body(index, carried, cache):
+            rows = {**carried, **rows_held}
+            index, rows, beam_rows = step(index, rows, {**beams_held, "cache": cache})
+            carried = {key: v for key, v in rows.items() if key not in fixed}
+            return index, carried, beam_rows["cache"]
+
+        def cond(index, carried, cache):
+            return condition(index, {**carried, **rows_held})
+
+        return body, cond
 
     def stage_cond(next_size):
-        def cond(index, rows, beam_rows):
+        def cond(index, rows):
             undone = ops.sum(ops.cast(ops.logical_not(done(index, rows)), "int32"))
             # The last stage runs until no row is left; the others until the
             # next one can hold the undone rows.
@@ -159,40 +185,30 @@ def run(index, rows, beam_rows, width, length, step, done, results, growth=None)
         )
 
     sizes = stage_sizes(ops.shape(rows["row_ids"])[0])
-    first_stage = stage_cond(sizes[1] if len(sizes) > 1 else None)
-
-    def first_stage_without_row_ids(index, rows, beam_rows):
-        return first_stage(index, {**rows, "row_ids": row_ids}, beam_rows)
-
+    held, (carried, cache) = split(rows, beam_rows)
     if growth is not None:
         capacities_, resize_cache = growth
+        body, cond = loop_functions(
+            held, stage_cond(sizes[1] if len(sizes) > 1 else None)
+        )
 
         def resize(carry, capacity):
-            rows, beam_rows = carry
-            cache = resize_cache(beam_rows["cache"], capacity)
-            return rows, {**beam_rows, "cache": cache}
+            carried, cache = carry
+            return carried, resize_cache(cache, capacity)
 
-        growth = (capacities_, resize)
-    # `row_ids` stays out of the growth loops, which never change it: TF
-    # 2.21's XLA bridge fails on a constant carried unchanged through three
-    # while loops ("Cannot find body function while_2_body_..._const_0").
-    row_ids = rows["row_ids"]
-    rows = _without_row_ids(rows)
-
-    def grow_step(index, rows, beam_rows):
-        index, rows, beam_rows = step(index, {**rows, "row_ids": row_ids}, beam_rows)
-        return index, _without_row_ids(rows), beam_rows
-
-    index, (rows, beam_rows) = grow(
-        index, (rows, beam_rows), grow_step, first_stage_without_row_ids, growth
-    )
-    rows = {**rows, "row_ids": row_ids}
+        index, (carried, cache) = grow(
+            index,
+            (carried, cache),
+            body,
+            cond,
+            (capacities_, resize),
+        )
     outputs = None
     for stage, size in enumerate(sizes):
         next_size = sizes[stage + 1] if stage + 1 < len(sizes) else None
-        index, rows, beam_rows = ops.while_loop(
-            stage_cond(next_size), step, (index, rows, beam_rows)
-        )
+        body, cond = loop_functions(held, stage_cond(next_size))
+        index, carried, cache = ops.while_loop(cond, body, (index, carried, cache))
+        rows = {**carried, **held[0]}
         if outputs is None:  # the first stage holds every row, in order
             outputs = results(index, rows)
         else:
@@ -208,4 +224,5 @@ def run(index, rows, beam_rows, width, length, step, done, results, growth=None)
             keep[:, None] * width + ops.arange(width, dtype="int32")[None, :], (-1,)
         )
         rows = _take_rows(rows, keep)
-        beam_rows = _take_rows(beam_rows, beams)
+        beam_rows = _take_rows({**held[1], "cache": cache}, beams)
+        held, (carried, cache) = split(rows, beam_rows)

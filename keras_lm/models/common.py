@@ -257,9 +257,14 @@ def resize_cache(cache, max_length):
 
     def resize(tensor):
         length = tensor.shape[2]
-        if max_length <= length:
-            return tensor[:, :, :max_length]
-        return ops.pad(tensor, [[0, 0], [0, 0], [0, max_length - length], [0, 0]])
+        if isinstance(max_length, int) and isinstance(length, int):
+            if max_length <= length:
+                return tensor[:, :, :max_length]
+            added = max_length - length
+        else:  # a length XLA knows only when it compiles (exports)
+            added = ops.maximum(max_length - ops.shape(tensor)[2], 0)
+        padded = ops.pad(tensor, [[0, 0], [0, 0], [0, added], [0, 0]])
+        return padded[:, :, :max_length]
 
     return keras.tree.map_structure(resize, cache)
 

@@ -256,3 +256,30 @@ def test_full_chunks_drop_done_rows_and_match_translate_ids(tmp_path, monkeypatc
     for name in ("translate_ids", "translate_xla_ids"):
         rows = loaded.signatures[name](text=np.array(requests))["token_ids"].numpy()
         assert _new_ids(rows, model.special_ids) == expected, name
+
+
+def test_exports_grow_the_cache_and_match_translate_ids(tmp_path, monkeypatch):
+    """With growth stages of 2, 4 and 8 slots (the buffer's length known only
+    when XLA compiles), both id signatures return translate_ids'
+    translations. Three growth loops in a row once made TF's XLA bridge fail
+    on a constant carried through them."""
+    from keras_lm.generation import row_stages
+
+    texts = [side for pair in PAIRS for side in pair]
+    proto = keras_lm.tokenizers.train_sentencepiece(texts, vocab_size=60)
+    tokenizer = keras_lm.tokenizers.SentencePieceTokenizer(proto)
+    model = random_translator(tokenizer, seed=2)
+    expected = keras_lm.generation.translate_ids(model, tokenizer, TEXTS, **OPTIONS)
+    monkeypatch.setattr(row_stages, "FIRST_CAPACITY", 2)
+    sizes = []
+    original = model.resize_cache
+    model.resize_cache = lambda cache, length: (
+        sizes.append(length) or original(cache, length)
+    )
+    path = str(tmp_path / "translator")
+    keras_lm.export.export_translator(model, tokenizer, path, **OPTIONS, **BATCHING)
+    assert len(sizes) >= 4  # 2, 4, 8 slots, then the full buffer
+    loaded = keras_lm.export.load_exported(path)
+    for name in ("translate_ids", "translate_xla_ids"):
+        rows = loaded.signatures[name](text=np.array(TEXTS))["token_ids"].numpy()
+        assert _new_ids(rows, model.special_ids) == expected, name

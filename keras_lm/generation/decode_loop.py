@@ -90,16 +90,8 @@ def decode(step_fn, cache, tokens, inputs, fill, select_fn, context=(), growth=N
         done = ops.logical_or(done, index + 1 >= row_limits)
         return index + 1, tokens, cache, done
 
-    if growth is not None:
-        capacities, resize_cache = growth
-
-        def resize(carry, capacity):
-            tokens, cache, done = carry
-            return tokens, resize_cache(cache, capacity), done
-
-        growth = (capacities, resize)
     index, carry = row_stages.grow(
-        start, (tokens, cache, done), one_step, keep_going, growth
+        start, (tokens, cache, done), one_step, keep_going, growth, cache_at=1
     )
     _, tokens, _, _ = ops.while_loop(keep_going, one_step, (index, *carry))
     return tokens

@@ -77,17 +77,19 @@ def capacities(filled, length, first=None):
     return sizes + [length]
 
 
-def grow(index, carry, step, keep_going, growth):
+def grow(index, carry, step, keep_going, growth, cache_at):
     """Run `step` over a cache that grows through `growth`'s capacities.
 
     Args:
         index: the scalar step the loop starts from; step `index` writes the
             cache slot `index - 1`.
-        carry: the loop state after `index`, a tuple.
+        carry: the loop state after `index`, a tuple holding the cache at
+            position `cache_at`.
         step: `(index, *carry) -> (index, *carry)`.
         keep_going: `(index, *carry) -> bool`, the loop's own condition.
-        growth: `(capacities, resize)`, `resize(carry, capacity) -> carry`
-            with the cache at `capacity` slots; or None (one loop).
+        growth: `(capacities, resize_cache)`, see `capacities` and the
+            model's `resize_cache(cache, max_length)`; or None (no growth).
+        cache_at: the cache's position in `carry`.
 
     Returns:
         `(index, carry)` after the last growth stage, with the cache resized
@@ -95,15 +97,19 @@ def grow(index, carry, step, keep_going, growth):
     """
     if growth is None:
         return index, carry
-    sizes, resize = growth
+    sizes, resize_cache = growth
+
+    def resize(carry, capacity):
+        carry = list(carry)
+        carry[cache_at] = resize_cache(carry[cache_at], capacity)
+        return tuple(carry)
+
     for capacity in sizes[:-1]:
 
         def cond(index, *carry, capacity=capacity):
             return ops.logical_and(index <= capacity, keep_going(index, *carry))
 
-        carry = resize(carry, capacity)
-        index, *carry = ops.while_loop(cond, step, (index, *carry))
-        carry = tuple(carry)
+        index, *carry = ops.while_loop(cond, step, (index, *resize(carry, capacity)))
     return index, resize(carry, sizes[-1])
 
 
@@ -186,23 +192,10 @@ def run(
 
     sizes = stage_sizes(ops.shape(rows["row_ids"])[0])
     held, (carried, cache) = split(rows, beam_rows)
-    if growth is not None:
-        capacities_, resize_cache = growth
-        body, cond = loop_functions(
-            held, stage_cond(sizes[1] if len(sizes) > 1 else None)
-        )
-
-        def resize(carry, capacity):
-            carried, cache = carry
-            return carried, resize_cache(cache, capacity)
-
-        index, (carried, cache) = grow(
-            index,
-            (carried, cache),
-            body,
-            cond,
-            (capacities_, resize),
-        )
+    body, cond = loop_functions(held, stage_cond(sizes[1] if len(sizes) > 1 else None))
+    index, (carried, cache) = grow(
+        index, (carried, cache), body, cond, growth, cache_at=1
+    )
     outputs = None
     for stage, size in enumerate(sizes):
         next_size = sizes[stage + 1] if stage + 1 < len(sizes) else None

@@ -78,6 +78,11 @@ class TransformerModel(keras.Model):
         """
         return common.output_kernel(self.token_embedding)
 
+    def resize_cache(self, cache, max_length):
+        """`empty_cache`'s cache with room for `max_length` positions (grown
+        or cut), for decoding's growth stages (see `common.resize_cache`)."""
+        return common.resize_cache(cache, max_length)
+
     def generate(self, token_ids, **options):
         """Decode from this model; see `keras_lm.generation.generate`.
 

@@ -159,10 +159,6 @@ class TransformerLM(TransformerModel):
             self.blocks, batch_size, max_length, self.compute_dtype
         )
 
-    def resize_cache(self, cache, max_length):
-        """The cache with room for `max_length` positions (grown or cut)."""
-        return common.resize_cache(cache, max_length)
-
     def decode_step(self, token_ids, cache, cache_update_index, output_kernel=None):
         """Run the model on new tokens at `cache_update_index` (prefill or one step).
 

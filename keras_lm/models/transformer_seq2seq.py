@@ -282,10 +282,6 @@ class TransformerSeq2Seq(TransformerModel):
             self.decoder_blocks, batch_size, max_length, self.compute_dtype
         )
 
-    def resize_cache(self, cache, max_length):
-        """The cache with room for `max_length` positions (grown or cut)."""
-        return common.resize_cache(cache, max_length)
-
     def decode_step(
         self,
         decoder_token_ids,

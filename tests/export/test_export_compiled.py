@@ -17,6 +17,7 @@ import keras_lm
 from tests.conftest import requires_tensorflow
 from tests.data.corpus_helpers import make_pairs
 from tests.export.test_export import BLOCK_LIBRARIES, _python
+from tests.generation.test_row_stages import _spy_resize
 
 pytestmark = [requires_tensorflow, pytest.mark.slow]
 
@@ -272,10 +273,7 @@ def test_exports_grow_the_cache_and_match_translate_ids(tmp_path, monkeypatch):
     expected = keras_lm.generation.translate_ids(model, tokenizer, TEXTS, **OPTIONS)
     monkeypatch.setattr(row_stages, "FIRST_CAPACITY", 2)
     sizes = []
-    original = model.resize_cache
-    model.resize_cache = lambda cache, length: (
-        sizes.append(length) or original(cache, length)
-    )
+    _spy_resize(model, sizes)
     path = str(tmp_path / "translator")
     keras_lm.export.export_translator(model, tokenizer, path, **OPTIONS, **BATCHING)
     assert len(sizes) >= 4  # 2, 4, 8 slots, then the full buffer
